@@ -1,0 +1,19 @@
+"""The core's own exceptions.
+
+User input that is wrong raises the built-in ``ValueError`` (naming the field
+and the allowed values). The classes here are for things that are *missing*:
+a dataset that is not on this machine, or a run that does not exist. Pages
+catch ``AELabError`` and show its message with ``st.error``.
+"""
+
+
+class AELabError(Exception):
+    """Base class for the core's own errors; its message is meant for people."""
+
+
+class DatasetUnavailable(AELabError):
+    """A dataset is neither in the local data folder nor downloadable."""
+
+
+class RunNotFound(AELabError):
+    """No run with this id exists in the store."""

@@ -1,0 +1,106 @@
+"""Draw latent codes in 2-D, with successive frames aligned.
+
+A run sends a latent snapshot of the same validation images every few
+seconds. Projected independently, consecutive frames can flip, rotate or
+rescale even when the codes barely moved (a PCA axis's sign is arbitrary, and
+t-SNE and UMAP have no fixed orientation at all). Each new frame is therefore
+aligned to the previous one with an orthogonal Procrustes fit, so points only
+move when the model's codes really move.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+METHODS = ("raw", "pca", "tsne", "umap")
+METHOD_TITLES = {"raw": "Raw (2-D latent)", "pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+
+
+def available_methods(latent_dim: int) -> tuple[str, ...]:
+    """The methods that make sense for codes of ``latent_dim`` dimensions."""
+    return METHODS if latent_dim == 2 else METHODS[1:]
+
+
+def project(codes: np.ndarray, method: str, previous: np.ndarray | None = None, *, seed: int = 0) -> np.ndarray:
+    """Project codes to 2-D.
+
+    Args:
+        codes: float array shaped (n, latent_dim).
+        method: one of ``METHODS``; ``raw`` needs a latent size of 2.
+        previous: the last frame's 2-D points for the same n images; when
+            given, the result is aligned to it.
+        seed: seed for t-SNE and UMAP.
+
+    Returns:
+        float32 array shaped (n, 2).
+
+    Raises:
+        ValueError: for an unknown method, ``raw`` on a latent size other than
+            2, or codes that are not a 2-D array of at least 3 rows.
+    """
+    codes = np.asarray(codes, dtype=np.float64)
+    if codes.ndim != 2 or len(codes) < 3:
+        raise ValueError(f"codes must be an (n, latent_dim) array with n >= 3; got shape {codes.shape}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
+    latent_dim = codes.shape[1]
+    if method == "raw" and latent_dim != 2:
+        raise ValueError(f"method 'raw' needs latent_dim 2; this run has latent_dim {latent_dim}: use 'pca'")
+    if latent_dim == 1:
+        # One dimension has nothing to reduce: spread it along the x axis.
+        points = np.column_stack([codes[:, 0], np.zeros(len(codes))])
+    elif method == "raw" or latent_dim == 2 and method == "pca":
+        points = codes
+    elif method == "pca":
+        points = fit_pca(codes).transform(codes)
+    elif method == "tsne":
+        from sklearn.manifold import TSNE
+
+        perplexity = float(min(30.0, (len(codes) - 1) / 3.0))
+        points = TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=seed).fit_transform(codes)
+    else:
+        import umap
+
+        points = umap.UMAP(n_components=2, n_neighbors=min(15, len(codes) - 1), random_state=seed,
+                           n_jobs=1).fit_transform(codes)
+    points = np.asarray(points, dtype=np.float64)
+    if previous is not None and method != "raw":
+        points = align(points, previous)
+    return points.astype(np.float32)
+
+
+def fit_pca(codes: np.ndarray):  # -> sklearn.decomposition.PCA
+    """Fit a 2-component PCA; its ``inverse_transform`` maps the plane back to codes."""
+    from sklearn.decomposition import PCA
+
+    return PCA(n_components=2, svd_solver="full").fit(np.asarray(codes, dtype=np.float64))
+
+
+def align(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Rotate, reflect, scale and shift ``points`` to best match ``reference``.
+
+    This is the orthogonal Procrustes solution: with both clouds centred, the
+    rotation R minimising ||A R - B|| comes from the SVD of A^T B; the scale is
+    then the one that best matches the reference's spread.
+
+    Args:
+        points: (n, 2) new frame.
+        reference: (n, 2) previous frame, the same images in the same order.
+
+    Returns:
+        (n, 2) aligned points.
+
+    Raises:
+        ValueError: if the shapes differ.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    reference = np.asarray(reference, dtype=np.float64)
+    if points.shape != reference.shape:
+        raise ValueError(f"previous must have the shape of the new frame {points.shape}; got {reference.shape}")
+    points_mean, reference_mean = points.mean(axis=0), reference.mean(axis=0)
+    a, b = points - points_mean, reference - reference_mean
+    u, singular, vt = np.linalg.svd(a.T @ b)
+    rotation = u @ vt
+    norm = float((a**2).sum())
+    scale = float(singular.sum()) / norm if norm > 0 else 1.0
+    return scale * a @ rotation + reference_mean

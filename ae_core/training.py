@@ -1,0 +1,180 @@
+"""The instrumented trainer: ``train(config, on_event, should_stop)``.
+
+It trains with Keras ``fit`` over the tf.data pipeline and reports through the
+``LiveProgress`` callback. It is the same code path for the CLI, the worker
+processes of the job service and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from ae_core.config import TrainConfig
+from ae_core.datasets import Splits, load_dataset
+from ae_core.models import Autoencoder, build_autoencoder, corrupt, load_autoencoder, save_autoencoder
+from ae_core.pipeline import fixed_sample, make_dataset
+from ae_core.progress import Event, LiveProgress
+
+NUM_RECONSTRUCTIONS = 16
+MAX_LATENT_POINTS = 2000
+CHECKPOINT_FILE = "checkpoint.keras"
+CHECKPOINT_STATE_FILE = "checkpoint.json"
+# Running several steps per call of the compiled train function removes most
+# of Keras's per-step Python overhead, which dominates for small dense models.
+# It also bounds how late a stop request or a NaN is noticed, so it stays small.
+STEPS_PER_EXECUTION = 4
+
+FINISHED, STOPPED, FAILED = "finished", "stopped", "failed"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """How a run ended.
+
+    ``metrics`` holds ``test_loss``, ``test_mse`` and ``test_psnr`` (only when
+    the run finished), and always ``seconds``, ``samples_per_second`` and
+    ``epochs_completed``.
+    """
+
+    status: str
+    message: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    model: Autoencoder | None = None
+
+
+def _never() -> bool:
+    return False
+
+
+def _ignore(event: Event) -> None:
+    del event
+
+
+def psnr_from_mse(mse: float) -> float:
+    """Peak signal-to-noise ratio in dB for images in [0, 1]."""
+    return math.inf if mse <= 0 else -10.0 * math.log10(mse)
+
+
+def train(config: TrainConfig, on_event: Callable[[Event], None] = _ignore,
+          should_stop: Callable[[], bool] = _never, *, checkpoint_dir: Path | str | None = None,
+          resume: bool = False, splits: Splits | None = None) -> TrainResult:
+    """Train one autoencoder, emitting live events.
+
+    Args:
+        config: the whole run.
+        on_event: receives each event dict (``start``, ``batch``, ``epoch``,
+            ``reconstruction``, ``latent``, and a last ``end``).
+        should_stop: polled after every few batches; True stops cleanly.
+        checkpoint_dir: where to keep a checkpoint at each epoch end.
+        resume: continue from the checkpoint in ``checkpoint_dir``, if any.
+        splits: already loaded data (tests pass tiny data); by default the
+            dataset named in ``config`` is loaded.
+
+    Returns:
+        A ``TrainResult``. A diverging loss or a stop request is a result,
+        not an exception.
+
+    Raises:
+        DatasetUnavailable: when the dataset is not on this machine.
+    """
+    keras.utils.set_random_seed(config.seed)
+    if splits is None:
+        splits = load_dataset(config.dataset, train_limit=config.train_limit,
+                              validation_fraction=config.validation_fraction, grayscale=config.grayscale)
+    checkpoint = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    bundle, initial_epoch = _model_for(config, checkpoint if resume else None)
+
+    train_data = make_dataset(splits.x_train, config.batch_size, shuffle=True, seed=config.seed)
+    val_data = make_dataset(splits.x_val, config.batch_size, shuffle=False)
+    steps_per_epoch = math.ceil(len(splits.x_train) / config.batch_size)
+    recon_indices = fixed_sample(len(splits.x_val), NUM_RECONSTRUCTIONS, config.seed)
+    latent_indices = fixed_sample(len(splits.x_val), MAX_LATENT_POINTS, config.seed + 1)
+    noisy = None
+    if config.model.noise != "none":
+        def noisy(images: np.ndarray) -> np.ndarray:
+            return corrupt(bundle, images, seed=config.seed)
+
+    progress = LiveProgress(
+        bundle, on_event, should_stop, steps_per_epoch=steps_per_epoch,
+        recon_images=splits.x_val[recon_indices], recon_indices=recon_indices,
+        latent_images=splits.x_val[latent_indices], latent_labels=splits.y_val[latent_indices],
+        latent_indices=latent_indices, corrupt=noisy, initial_epoch=initial_epoch,
+    )
+    callbacks: list[keras.callbacks.Callback] = [progress]
+    if checkpoint is not None:
+        callbacks.append(_Checkpoint(bundle, checkpoint, progress))
+    on_event({"type": "start", "num_epochs": config.num_epochs, "steps_per_epoch": steps_per_epoch,
+              "initial_epoch": initial_epoch, "num_train": len(splits.x_train),
+              "image_shape": list(splits.image_shape), "class_names": list(splits.class_names), "time": 0.0})
+
+    fit_start = time.perf_counter()
+    if initial_epoch < config.num_epochs:
+        bundle.autoencoder.fit(train_data, validation_data=val_data, epochs=config.num_epochs,
+                               initial_epoch=initial_epoch, callbacks=callbacks, shuffle=False, verbose=0)
+    seconds = time.perf_counter() - fit_start
+    full_epochs = progress.epochs_completed - initial_epoch
+    partial_steps = progress.step - progress.epochs_completed * steps_per_epoch if progress.step else 0
+    samples = full_epochs * len(splits.x_train) + max(partial_steps, 0) * config.batch_size
+    metrics: dict[str, float] = {
+        "seconds": seconds,
+        "samples_per_second": samples / seconds if seconds > 0 else 0.0,
+        "epochs_completed": float(progress.epochs_completed),
+    }
+    if progress.failure is not None:
+        status, message = FAILED, progress.failure
+    elif progress.stopped:
+        status, message = STOPPED, f"Stopped by request after {progress.step} steps."
+    else:
+        status, message = FINISHED, f"Finished {config.num_epochs} epochs."
+        metrics.update(evaluate(bundle, splits, config.batch_size))
+    result = TrainResult(status=status, message=message, metrics=metrics, model=bundle)
+    on_event({"type": "end", "status": status, "message": message, "result": dict(metrics),
+              "time": progress.elapsed()})
+    return result
+
+
+def evaluate(bundle: Autoencoder, splits: Splits, batch_size: int) -> dict[str, float]:
+    """Test-split metrics: ``test_loss``, ``test_mse`` and ``test_psnr``."""
+    logs = bundle.autoencoder.evaluate(make_dataset(splits.x_test, batch_size, shuffle=False),
+                                       verbose=0, return_dict=True)
+    mse = float(logs["mse"])
+    return {"test_loss": float(logs["loss"]), "test_mse": mse, "test_psnr": psnr_from_mse(mse)}
+
+
+def _model_for(config: TrainConfig, checkpoint: Path | None) -> tuple[Autoencoder, int]:
+    """A fresh model, or the checkpointed one and the epoch it had reached."""
+    if checkpoint is not None and (checkpoint / CHECKPOINT_STATE_FILE).is_file():
+        state = json.loads((checkpoint / CHECKPOINT_STATE_FILE).read_text())
+        return load_autoencoder(checkpoint / CHECKPOINT_FILE), int(state["epoch"])
+    bundle = build_autoencoder(config.model, config.image_shape, optimizer=config.optimizer,
+                               learning_rate=config.learning_rate, seed=config.seed,
+                               compile_options={"steps_per_execution": STEPS_PER_EXECUTION})
+    return bundle, 0
+
+
+class _Checkpoint(keras.callbacks.Callback):
+    """Save the model (with optimizer state) at each good epoch end, atomically."""
+
+    def __init__(self, bundle: Autoencoder, directory: Path, progress: LiveProgress) -> None:
+        super().__init__()
+        self.bundle, self.directory, self.progress = bundle, directory, progress
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.progress.failure is not None or self.progress.stopped:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        partial = self.directory / ("partial-" + CHECKPOINT_FILE)
+        save_autoencoder(self.bundle, partial)
+        os.replace(partial, self.directory / CHECKPOINT_FILE)
+        state = self.directory / ("partial-" + CHECKPOINT_STATE_FILE)
+        state.write_text(json.dumps({"epoch": epoch + 1}))
+        os.replace(state, self.directory / CHECKPOINT_STATE_FILE)

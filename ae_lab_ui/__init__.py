@@ -1,0 +1,6 @@
+"""Streamlit helpers shared by the pages of Autoencoder Lab.
+
+``ae_core`` never imports streamlit; this package is the UI side. The pure
+modules (``form``, ``figures``, ``live``) import no streamlit either, so they
+can be unit-tested directly; ``services``, ``controls`` and ``views`` render.
+"""

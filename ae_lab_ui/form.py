@@ -1,0 +1,196 @@
+"""The Train page's form as plain data: choices, defaults, presets, and the config they make.
+
+Every widget on the Train page offers only values from the tuples below (or a
+bounded range), so a person cannot type an invalid setting; ``build_config``
+turns the widget values into a ``TrainConfig``, which validates the
+combination. This module imports no streamlit, so it is tested directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ae_core.config import (
+    ARCHS,
+    CONV_ARCHS,
+    MAX_LATENT_DIM,
+    VARIATIONAL_ARCHS,
+    ModelConfig,
+    TrainConfig,
+)
+from ae_core.datasets import DATASETS
+
+# Widget keys carry the page name, so two pages can never share a key by accident.
+KEY_PREFIX = "train_"
+
+LATENT_CHOICES = tuple(n for n in (1, 2, 3, 4, 8, 16, 32, 48, 64, 96, 128, 256, 512) if n <= MAX_LATENT_DIM)
+WIDTH_CHOICES = (16, 32, 64, 128, 256, 512, 1024)
+# 100 is there because the reference material trains system A with batches of 100.
+BATCH_CHOICES = (16, 32, 64, 100, 128, 256, 512, 1024)
+LEARNING_RATE_CHOICES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+PENALTY_CHOICES = (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+CONV_BASE_CHOICES = (8, 16, 32, 64)
+# 0 stands for "all training examples".
+EXAMPLE_LIMIT_CHOICES = (0, 500, 1000, 2000, 5000, 10000, 20000, 50000)
+MAX_HIDDEN_LAYERS = 4
+MAX_SEED = 2**31 - 1
+
+# Architectures whose encoder uses the dense/LSTM hidden layers, and those
+# whose decoder may skip its hidden layers (an LSTM decoder needs one).
+HIDDEN_ARCHS = ("deep", "vae", "lstm")
+MIRROR_OPTIONAL_ARCHS = ("deep", "vae")
+
+ARCH_TITLES = {
+    "dense": "Dense (shallow)",
+    "deep": "Deep dense",
+    "conv": "Convolutional",
+    "vae": "Variational (VAE)",
+    "conv_vae": "Convolutional VAE",
+    "lstm": "LSTM (rows as a sequence)",
+}
+LOSS_TITLES = {"mse": "Mean squared error", "bce": "Binary cross-entropy"}
+NOISE_TITLES = {"none": "None", "gaussian": "Gaussian noise", "masking": "Masking (drop pixels)"}
+
+DEFAULTS: dict[str, Any] = {
+    "arch": "dense",
+    "latent_dim": 32,
+    "hidden_layers": 1,
+    **{f"hidden_width_{i}": width for i, width in enumerate((256, 128, 64, 32))},
+    "mirror_decoder": True,
+    "conv_blocks": 2,
+    "conv_base_filters": 32,
+    "activation": "relu",
+    "output_activation": "sigmoid",
+    "loss": "bce",
+    "dropout": 0.0,
+    "batch_norm": False,
+    "l1_weight": 0.0,
+    "l2_weight": 0.0,
+    "l1_activity": 0.0,
+    "noise": "none",
+    "noise_level": 0.3,
+    "beta": 1.0,
+    "num_epochs": 10,
+    "batch_size": 256,
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
+    "seed": 0,
+    "example_limit": 0,
+    "validation_fraction": 0.1,
+    "grayscale": False,
+}
+
+# Each preset is a whole model and training setup on top of DEFAULTS; the
+# dataset is left as it is, so a preset works on whatever the person chose.
+PRESETS: dict[str, dict[str, Any]] = {
+    "Classic dense (32-d)": {"arch": "dense", "latent_dim": 32},
+    "Deep dense": {"arch": "deep", "latent_dim": 32, "hidden_layers": 2, "hidden_width_0": 256,
+                   "hidden_width_1": 128},
+    "Convolutional": {"arch": "conv", "latent_dim": 32, "conv_blocks": 2, "conv_base_filters": 32,
+                      "batch_size": 128, "num_epochs": 5},
+    "VAE with a 2-D latent": {"arch": "vae", "latent_dim": 2, "hidden_layers": 1, "hidden_width_0": 256,
+                              "beta": 1.0, "num_epochs": 15},
+    "Denoising": {"arch": "deep", "latent_dim": 64, "hidden_layers": 1, "hidden_width_0": 256,
+                  "noise": "gaussian", "noise_level": 0.4},
+}
+CUSTOM_PRESET = "Custom"
+
+
+def key(name: str) -> str:
+    """The session-state key of the Train page widget for form field ``name``."""
+    return KEY_PREFIX + name
+
+
+def preset_values(name: str) -> dict[str, Any]:
+    """All form values of preset ``name`` (defaults plus the preset's own).
+
+    Raises:
+        ValueError: for an unknown preset.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(map(repr, PRESETS))}; got {name!r}")
+    return {**DEFAULTS, **PRESETS[name]}
+
+
+def max_conv_blocks(dataset: str) -> int:
+    """How many stride-2 convolution blocks the dataset's image size allows (at most 5)."""
+    height, width, _ = DATASETS[dataset].image_shape
+    return max((n for n in range(1, 6) if height % 2**n == 0 and width % 2**n == 0), default=1)
+
+
+def hidden_sizes(values: Mapping[str, Any]) -> tuple[int, ...]:
+    """The encoder's hidden layer sizes from the layer count and the per-layer widths."""
+    count = int(values["hidden_layers"])
+    return tuple(int(values[f"hidden_width_{i}"]) for i in range(count))
+
+
+def build_config(dataset: str, values: Mapping[str, Any]) -> TrainConfig:
+    """Turn the Train page's widget values into a validated ``TrainConfig``.
+
+    Settings that do not apply to the chosen architecture (conv filters for a
+    dense model, say) are left at neutral values, so the saved ``config.json``
+    describes only what was really built.
+
+    Args:
+        dataset: a name from ``DATASETS``.
+        values: form values keyed by the names in ``DEFAULTS`` (missing ones
+            take their defaults).
+
+    Returns:
+        The config to submit.
+
+    Raises:
+        ValueError: naming the field and the allowed values, for a setting or
+            combination the core rejects.
+    """
+    v = {**DEFAULTS, **values}
+    arch = v["arch"]
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {', '.join(map(repr, ARCHS))}; got {arch!r}")
+    uses_hidden = arch in HIDDEN_ARCHS
+    mirror = bool(v["mirror_decoder"]) or arch not in MIRROR_OPTIONAL_ARCHS
+    conv_filters = tuple(int(v["conv_base_filters"]) * 2**i for i in range(int(v["conv_blocks"])))
+    noise = v["noise"]
+    model = ModelConfig(
+        arch=arch,
+        latent_dim=int(v["latent_dim"]),
+        hidden_sizes=hidden_sizes(v) if uses_hidden else (),
+        decoder_hidden_sizes=None if mirror or not uses_hidden else (),
+        conv_filters=conv_filters if arch in CONV_ARCHS else ModelConfig.conv_filters,
+        activation=v["activation"],
+        # Binary cross-entropy compares probabilities, so it needs a sigmoid output.
+        output_activation="sigmoid" if v["loss"] == "bce" else v["output_activation"],
+        loss=v["loss"],
+        dropout=float(v["dropout"]),
+        batch_norm=bool(v["batch_norm"]),
+        l1_weight=float(v["l1_weight"]),
+        l2_weight=float(v["l2_weight"]),
+        l1_activity=float(v["l1_activity"]),
+        noise=noise,
+        noise_level=float(v["noise_level"]) if noise != "none" else 0.0,
+        beta=float(v["beta"]) if arch in VARIATIONAL_ARCHS else 1.0,
+    )
+    limit = int(v["example_limit"])
+    return TrainConfig(
+        dataset=dataset,
+        model=model,
+        num_epochs=int(v["num_epochs"]),
+        batch_size=int(v["batch_size"]),
+        optimizer=v["optimizer"],
+        learning_rate=float(v["learning_rate"]),
+        seed=int(v["seed"]),
+        train_limit=limit or None,
+        validation_fraction=float(v["validation_fraction"]),
+        grayscale=bool(v["grayscale"]) and DATASETS[dataset].channels == 3,
+    )
+
+
+def describe(config: TrainConfig) -> str:
+    """A one-line summary of a run's setup, for titles and lists."""
+    model = config.model
+    parts = [DATASETS[config.dataset].title.split(" (")[0], ARCH_TITLES.get(model.arch, model.arch),
+             f"latent {model.latent_dim}"]
+    if model.noise != "none":
+        parts.append(f"{model.noise} noise {model.noise_level:g}")
+    return " · ".join(parts)

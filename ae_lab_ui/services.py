@@ -1,0 +1,128 @@
+"""The one job manager the app shares, and errors shown in words a student understands.
+
+``app.py`` calls ``get_manager()`` on every run; the real ``JobManager`` is
+built once per server process behind ``st.cache_resource`` (it is
+thread-safe, and every browser session shares it). Tests and benchmarks put
+their own manager in place with ``inject_manager`` before running the app,
+which is the one explicit seam for a fake.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import streamlit as st
+
+from ae_core.config import TrainConfig
+from ae_core.datasets import DATASETS, data_dir
+from ae_core.errors import AELabError, DatasetUnavailable, RunNotFound
+from ae_core.runs import MetricRow, RunRecord
+
+LOGGER = logging.getLogger("ae_lab_ui")
+T = TypeVar("T")
+
+
+class JobService(Protocol):
+    """What the pages use of ``ae_core.jobs.JobManager`` (see docs/DESIGN.md, "jobs")."""
+
+    def submit(self, config: TrainConfig) -> str: ...
+    def list_runs(self) -> list[RunRecord]: ...
+    def get_run(self, run_id: str) -> RunRecord: ...
+    def metrics_since(self, run_id: str, after_seq: int = 0) -> list[MetricRow]: ...
+    def latest_snapshot(self, run_id: str, kind: str) -> dict[str, Any] | None: ...
+    def cancel(self, run_id: str) -> None: ...
+    def delete(self, run_id: str) -> None: ...
+    def resume(self, run_id: str) -> str: ...
+    def model_path(self, run_id: str) -> Path | None: ...
+    def config_path(self, run_id: str) -> Path: ...
+
+
+_injected: JobService | None = None
+
+
+def inject_manager(manager: JobService | None) -> None:
+    """Use ``manager`` instead of the real ``JobManager`` (None restores the real one)."""
+    global _injected
+    _injected = manager
+
+
+@st.cache_resource(show_spinner="Starting the training workers…")
+def _shared_manager() -> JobService:
+    # Imported here so that tests with a fake manager never load the service
+    # (and its worker machinery) at all.
+    from ae_core.jobs import JobManager
+
+    return JobManager()
+
+
+def get_manager() -> JobService:
+    """The process-wide job manager (or the injected one)."""
+    return _injected if _injected is not None else _shared_manager()
+
+
+def friendly_message(error: BaseException) -> str:
+    """Words for a person, from an exception the core or the service raised."""
+    if isinstance(error, RunNotFound):
+        return f"That run could not be found; it may have been deleted. ({error})"
+    if isinstance(error, DatasetUnavailable):
+        return str(error)
+    if isinstance(error, AELabError):
+        return str(error)
+    if isinstance(error, ValueError):
+        return f"That setting is not allowed: {error}"
+    return ("Something unexpected went wrong, and the details are in the server's log. "
+            f"({type(error).__name__}: {error})")
+
+
+def attempt(action: Callable[[], T], *, what: str) -> T | None:
+    """Run ``action``; on an error, show it with ``st.error`` and return None.
+
+    ``what`` says what was being done ("start the run"). Expected errors
+    (``ValueError``, ``AELabError``) are shown as they are; anything else is
+    logged with its traceback for the teacher and shown in one plain line,
+    because a page must never show a traceback.
+    """
+    try:
+        return action()
+    except (ValueError, AELabError) as error:
+        show_error(error, what=what)
+    except Exception as error:  # noqa: BLE001 - the page must survive anything the service raises
+        LOGGER.exception("could not %s", what)
+        show_error(error, what=what)
+    return None
+
+
+def show_error(error: BaseException, *, what: str) -> None:
+    """Show ``error`` as an ``st.error`` box; a missing dataset also offers mnist_sample."""
+    st.error(f"Could not {what}. {friendly_message(error)}", icon=":material/error:")
+    if isinstance(error, DatasetUnavailable):
+        offer_offline_dataset("train_dataset", key_suffix="error")
+
+
+OFFLINE_DATASET = "mnist_sample"
+_FILES = {
+    "mnist": "the file `mnist.npz`",
+    "fashion_mnist": "the folder `fashion-mnist/` with its four `*-ubyte.gz` files",
+    "cifar10": "the folder `cifar-10-batches-py/` (unpacked from `cifar-10-python.tar.gz`)",
+}
+
+
+def how_to_get(dataset: str) -> str:
+    """Explain how to make ``dataset`` available on a machine without internet."""
+    title = DATASETS[dataset].title
+    what = _FILES.get(dataset, "its files")
+    return (f"**{title}** is not on this machine. With internet, the first run downloads it by itself. "
+            f"Without internet, put {what} into the data folder `{data_dir()}` (set `AE_LAB_DATA_DIR` to use "
+            f"another folder). Until then, **{DATASETS[OFFLINE_DATASET].title}** works offline.")
+
+
+def offer_offline_dataset(dataset_key: str, *, key_suffix: str) -> None:
+    """A button that switches the dataset widget ``dataset_key`` to mnist_sample."""
+    def switch() -> None:
+        st.session_state[dataset_key] = OFFLINE_DATASET
+
+    st.button(f"Use {OFFLINE_DATASET} instead", key=f"{dataset_key}_offline_{key_suffix}", on_click=switch,
+              icon=":material/cloud_off:")

@@ -1,0 +1,150 @@
+"""Streamlit views of one run, shared by the Train page (live) and the Runs page (final).
+
+Each view takes what the service returned and draws it; reading is left to
+the caller, so a live fragment can read incrementally. Elements that tests
+and the browser look for sit in keyed containers (``st-key-<prefix>_loss``...).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from ae_core import projection
+from ae_core.datasets import DATASETS
+from ae_core.runs import RunRecord, RunStatus
+from ae_lab_ui import figures
+from ae_lab_ui.live import MetricHistory, ProjectionCache, format_seconds, progress_of
+from ae_lab_ui.services import JobService, attempt
+
+STATUS_WORDS = {
+    RunStatus.QUEUED: ("Queued", "gray", ":material/hourglass_top:"),
+    RunStatus.RUNNING: ("Training", "blue", ":material/model_training:"),
+    RunStatus.FINISHED: ("Finished", "green", ":material/check_circle:"),
+    RunStatus.FAILED: ("Failed", "red", ":material/error:"),
+    RunStatus.CANCELLED: ("Stopped", "orange", ":material/stop_circle:"),
+    RunStatus.INTERRUPTED: ("Interrupted", "violet", ":material/warning:"),
+}
+_PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+
+
+def status_word(status: RunStatus) -> str:
+    return STATUS_WORDS[status][0]
+
+
+def status_badge(status: RunStatus) -> str:
+    """Markdown for a coloured status badge."""
+    word, colour, _ = STATUS_WORDS[status]
+    return f":{colour}-badge[{word}]"
+
+
+def duration(record: RunRecord) -> float | None:
+    """Seconds the run has trained so far (or in all, once it is over)."""
+    if record.started_at is None:
+        return None
+    end = record.finished_at if record.finished_at is not None else time.time()
+    return max(0.0, end - record.started_at)
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def render_status(record: RunRecord, history: MetricHistory | None) -> None:
+    """Metric tiles, the progress bar, and the run's state in plain words."""
+    progress = progress_of(record, history)
+    train_loss = (history.latest("loss") or history.latest_batch_loss()) if history else None
+    val_loss = history.latest("val_loss") if history else None
+    result = record.result or {}
+    tiles = st.columns(5)
+    tiles[0].metric("Status", status_word(record.status), border=True)
+    epochs = f"{progress.epoch} / {progress.num_epochs}" if progress.num_epochs else str(progress.epoch)
+    tiles[1].metric("Epochs done", epochs, border=True)
+    tiles[2].metric("Train loss", _number(train_loss), border=True)
+    if record.status is RunStatus.FINISHED and "test_mse" in result:
+        tiles[3].metric("Test MSE", _number(result.get("test_mse"), 5), border=True)
+        psnr = result.get("test_psnr")
+        tiles[4].metric("Test PSNR", "—" if psnr is None else f"{psnr:.1f} dB", border=True)
+    else:
+        tiles[3].metric("Validation loss", _number(val_loss), border=True)
+        tiles[4].metric("Time left" if record.status.is_active else "Trained for",
+                        format_seconds(progress.seconds_left if record.status.is_active else duration(record)),
+                        border=True)
+    steps = f"step {progress.step:,}" + (f" of {progress.total_steps:,}" if progress.total_steps else "")
+    epoch_text = f"epoch {min(progress.epoch + 1, progress.num_epochs or progress.epoch + 1)} of {progress.num_epochs}"
+    left = f" · about {format_seconds(progress.seconds_left)} left" if progress.seconds_left is not None else ""
+    st.progress(progress.fraction, text=f"{status_word(record.status)}: {epoch_text} · {steps}{left}")
+    if record.status is RunStatus.QUEUED:
+        place = f" (place {record.queue_position} in the queue)" if record.queue_position else ""
+        st.info(f"Waiting for a free worker{place}. It starts by itself.", icon=":material/hourglass_top:")
+    elif record.status is RunStatus.FAILED:
+        st.error(f"This run failed: {record.message or 'no reason was recorded.'}", icon=":material/error:")
+    elif record.status is RunStatus.INTERRUPTED:
+        st.warning(f"This run was interrupted: {record.message or 'its worker stopped.'} "
+                   "You can resume it from its last finished epoch on the Runs page.", icon=":material/warning:")
+    elif record.status is RunStatus.CANCELLED:
+        st.info("This run was stopped before the end.", icon=":material/stop_circle:")
+
+
+def render_loss(record: RunRecord, history: MetricHistory, *, key_prefix: str, log_scale: bool = False) -> None:
+    with st.container(key=f"{key_prefix}_loss"):
+        if not history.num_points:
+            st.info("The loss curve starts with the first batches.", icon=":material/show_chart:")
+            return
+        steps_per_epoch = (record.progress or {}).get("steps_per_epoch")
+        figure = figures.loss_figure(history, steps_per_epoch, log_scale=log_scale)
+        st.plotly_chart(figure, key=f"{key_prefix}_loss_chart", config=_PLOT_CONFIG)
+
+
+def render_reconstructions(snapshot: dict[str, Any] | None, *, key_prefix: str) -> None:
+    with st.container(key=f"{key_prefix}_reconstructions"):
+        st.markdown("**Reconstructions**")
+        if snapshot is None:
+            st.info("Reconstructions appear after the first seconds of training.", icon=":material/image:")
+            return
+        grid = attempt(lambda: figures.reconstruction_grid(snapshot), what="draw the reconstructions")
+        if grid is not None:
+            st.image(grid, caption=figures.grid_caption(snapshot), width="stretch")
+
+
+def render_latent(record: RunRecord, snapshot: dict[str, Any] | None, cache: ProjectionCache, *, key_prefix: str,
+                  live: bool) -> None:
+    """The 2-D latent map with its method picker (raw for a 2-D code, PCA, t-SNE, UMAP)."""
+    latent_dim = record.config.model.latent_dim
+    with st.container(key=f"{key_prefix}_latent"):
+        methods = projection.available_methods(latent_dim)
+        method = st.segmented_control(
+            "Latent map", methods, default=methods[0], required=True, format_func=projection.METHOD_TITLES.get,
+            key=f"{key_prefix}_latent_method_{'2d' if latent_dim == 2 else 'nd'}",
+            help="t-SNE and UMAP take a few seconds; while training they refresh every 15 s.")
+        if snapshot is None:
+            st.info("The latent map appears after the first seconds of training.", icon=":material/scatter_plot:")
+            return
+        codes = np.asarray(snapshot["codes"])
+        with st.spinner(f"Projecting with {projection.METHOD_TITLES.get(method, method)}…"):
+            points = attempt(lambda: cache.points(record.run_id, method, int(snapshot.get("step", 0)), codes,
+                                                  live=live, project=projection.project), what="draw the latent map")
+        if points is None:
+            return
+        class_names = DATASETS[record.config.dataset].class_names
+        figure = figures.latent_figure(points, snapshot["labels"], snapshot["indices"], class_names,
+                                       run_id=record.run_id, method_title=projection.METHOD_TITLES.get(method, method))
+        st.plotly_chart(figure, key=f"{key_prefix}_latent_chart", config=_PLOT_CONFIG)
+
+
+def render_run(manager: JobService, record: RunRecord, history: MetricHistory, cache: ProjectionCache, *,
+               key_prefix: str, live: bool, log_scale: bool = False) -> None:
+    """Status, loss curve, reconstructions and latent map of one run."""
+    render_status(record, history)
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        render_loss(record, history, key_prefix=key_prefix, log_scale=log_scale)
+    with right:
+        snapshot = attempt(lambda: manager.latest_snapshot(record.run_id, "reconstruction"),
+                           what="read the reconstructions")
+        render_reconstructions(snapshot, key_prefix=key_prefix)
+    latent = attempt(lambda: manager.latest_snapshot(record.run_id, "latent"), what="read the latent codes")
+    render_latent(record, latent, cache, key_prefix=key_prefix, live=live)

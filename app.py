@@ -1,0 +1,36 @@
+"""Autoencoder Lab: the entry point (`streamlit run app.py`).
+
+This script sets the page up, starts (once per server process) the job
+manager that trains in background workers, and hands over to the page the
+person chose through ``st.navigation``. The pages hold the UI only; tests
+swap the manager for a fake with ``ae_lab_ui.services.inject_manager``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from ae_lab_ui.services import friendly_message, get_manager
+
+st.set_page_config(page_title="Autoencoder Lab", page_icon=":material/blur_on:", layout="wide",
+                   initial_sidebar_state="expanded")
+
+# Small digits are drawn a few pixels wide; keep them crisp when the browser
+# scales them up for a projector.
+st.html("<style>[data-testid='stImage'] img { image-rendering: pixelated; }</style>")
+
+try:
+    get_manager()
+except Exception as error:  # noqa: BLE001 - a page must say what is wrong, not show a traceback
+    logging.getLogger("ae_lab_ui").exception("the job manager could not start")
+    st.title("Autoencoder Lab")
+    st.error("The training service could not start, so nothing can be trained right now. "
+             f"{friendly_message(error)}", icon=":material/error:")
+    st.stop()
+
+train_page = st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train",
+                     default=True)
+runs_page = st.Page("pages/runs.py", title="Runs", icon=":material/history:", url_path="runs")
+st.navigation([train_page, runs_page], position="top").run()

@@ -1,0 +1,185 @@
+"""Runs page: every run in the store, and one opened with its curves, pictures and files.
+
+The list refreshes every two seconds while any run is queued or training.
+The opened run's id goes in the URL like on the Train page, so a link opens it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import pandas as pd
+import streamlit as st
+
+from ae_core.runs import RunRecord, RunStatus
+from ae_lab_ui import form, views
+from ae_lab_ui.live import MetricHistory, ProjectionCache, format_seconds
+from ae_lab_ui.services import attempt, get_manager, show_error
+
+REFRESH_SECONDS = 2.0
+SELECTED_KEY = "runs_selected"
+CONFIRM_KEY = "runs_confirm_delete"
+ERROR_KEY = "runs_pending_error"
+POLLING_KEY = "runs_polling"
+RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.CANCELLED)
+
+manager = get_manager()
+
+
+def _act(what: str, action, run_id: str) -> None:
+    """Run a button's action; keep an error for the page to show (callbacks run before the page draws)."""
+    try:
+        result = action(run_id)
+    except Exception as error:  # noqa: BLE001 - shown in plain words by show_error
+        st.session_state[ERROR_KEY] = (what, error)
+        return
+    st.session_state.pop(CONFIRM_KEY, None)
+    if what == "resume the run" and isinstance(result, str):
+        _select(result)
+    elif what == "delete the run":
+        st.session_state.pop(SELECTED_KEY, None)
+        st.query_params.pop("run_id", None)
+
+
+def _select(run_id: str) -> None:
+    st.session_state[SELECTED_KEY] = run_id
+    st.query_params["run_id"] = run_id
+
+
+def _selection_changed() -> None:
+    st.session_state.pop(CONFIRM_KEY, None)
+    st.query_params["run_id"] = st.session_state[SELECTED_KEY]
+
+
+def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
+    rows = []
+    for record in runs:
+        result = record.result or {}
+        rows.append({
+            "Status": views.status_word(record.status),
+            "Dataset": record.config.dataset,
+            "Architecture": form.ARCH_TITLES.get(record.config.model.arch, record.config.model.arch),
+            "Latent size": record.config.model.latent_dim,
+            "Test MSE": result.get("test_mse"),
+            "PSNR (dB)": result.get("test_psnr"),
+            "Duration": format_seconds(views.duration(record)),
+            "When": datetime.datetime.fromtimestamp(record.created_at),
+        })
+    return pd.DataFrame(rows)
+
+
+def label(record: RunRecord) -> str:
+    when = datetime.datetime.fromtimestamp(record.created_at).strftime("%d %b %H:%M:%S")
+    return f"{when} · {form.describe(record.config)} · {views.status_word(record.status)}"
+
+
+def default_selection(ids: list[str]) -> str:
+    """The run in the URL, else the one this session trains, else the newest."""
+    wanted = st.query_params.get("run_id")
+    train_view = st.session_state.get("train_view")
+    for candidate in (wanted, train_view[0].run_id if train_view else None):
+        if candidate in ids:
+            return candidate
+    return ids[0]
+
+
+def actions(record: RunRecord) -> None:
+    run_id = record.run_id
+    row = st.container(horizontal=True)
+    row.page_link("pages/train.py", label="Watch on the Train page", icon=":material/monitoring:",
+                  query_params={"run_id": run_id})
+    if record.status.is_active:
+        row.button("Cancel", key="runs_cancel", icon=":material/stop:", on_click=_act,
+                   args=("cancel the run", manager.cancel, run_id))
+    if record.status in RESUMABLE:
+        row.button("Resume", key="runs_resume", icon=":material/replay:", on_click=_act,
+                   args=("resume the run", manager.resume, run_id), help="Continue from the last finished epoch.")
+    row.button("Delete", key="runs_delete", icon=":material/delete:",
+               on_click=lambda: st.session_state.__setitem__(CONFIRM_KEY, run_id))
+    model_path = attempt(lambda: manager.model_path(run_id), what="find the model file")
+    row.download_button("Model (.keras)", data=(lambda: model_path.read_bytes()) if model_path else b"",
+                        file_name=f"autoencoder-{run_id[:8]}.keras", mime="application/octet-stream",
+                        key="runs_download_model", icon=":material/download:", disabled=model_path is None,
+                        on_click="ignore", help=None if model_path else "The model is saved when the run ends.")
+    row.download_button("config.json", data=lambda: config_text(record), file_name=f"config-{run_id[:8]}.json",
+                        mime="application/json", key="runs_download_config", icon=":material/download:",
+                        on_click="ignore")
+    if st.session_state.get(CONFIRM_KEY) == run_id:
+        with st.container(border=True):
+            st.warning("Delete this run, its model and its pictures? This cannot be undone."
+                       + (" It is still training, so it will be stopped first." if record.status.is_active else ""),
+                       icon=":material/delete_forever:")
+            yes, no = st.columns(2)
+            yes.button("Yes, delete it", key="runs_delete_confirm", type="primary", on_click=_act,
+                       args=("delete the run", manager.delete, run_id))
+            no.button("Keep it", key="runs_delete_keep", on_click=lambda: st.session_state.pop(CONFIRM_KEY, None))
+
+
+def config_text(record: RunRecord) -> str:
+    """The run's config.json as the service saved it (or as the record holds it)."""
+    try:
+        return manager.config_path(record.run_id).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return json.dumps(record.config.to_dict(), indent=2)
+
+
+def details(record: RunRecord) -> None:
+    st.subheader(form.describe(record.config))
+    started = datetime.datetime.fromtimestamp(record.created_at).strftime("%d %b %Y, %H:%M")
+    st.markdown(f"{views.status_badge(record.status)} &nbsp; created {started} · run `{record.run_id}`")
+    actions(record)
+    with st.expander("Settings of this run"):
+        st.json(record.config.to_dict(), expanded=2)
+    histories: dict[str, MetricHistory] = st.session_state.setdefault("runs_histories", {})
+    history = histories.setdefault(record.run_id, MetricHistory(record.run_id))
+    attempt(lambda: history.refresh(manager.metrics_since), what="read the metrics")
+    cache: ProjectionCache = st.session_state.setdefault("runs_projections", ProjectionCache())
+    views.render_run(manager, record, history, cache, key_prefix="runs", live=record.status.is_active)
+
+
+def runs_view() -> None:
+    if ERROR_KEY in st.session_state:
+        what, error = st.session_state.pop(ERROR_KEY)
+        show_error(error, what=what)
+    runs = attempt(manager.list_runs, what="list the runs") or []
+    if not runs:
+        st.info("No runs yet. Start one on the Train page.", icon=":material/inbox:")
+        st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
+        return
+    counts = {status: sum(r.status is status for r in runs) for status in RunStatus}
+    tiles = st.columns(4)
+    tiles[0].metric("Runs", len(runs), border=True)
+    tiles[1].metric("Training", counts[RunStatus.RUNNING], border=True)
+    tiles[2].metric("Queued", counts[RunStatus.QUEUED], border=True)
+    tiles[3].metric("Finished", counts[RunStatus.FINISHED], border=True)
+    st.dataframe(runs_table(runs), hide_index=True, key="runs_table", column_config={
+        "Test MSE": st.column_config.NumberColumn(format="%.5f"),
+        "PSNR (dB)": st.column_config.NumberColumn(format="%.1f"),
+        "When": st.column_config.DatetimeColumn(format="distance"),
+    })
+    by_id = {record.run_id: record for record in runs}
+    ids = list(by_id)
+    if st.session_state.get(SELECTED_KEY) not in by_id:
+        st.session_state[SELECTED_KEY] = default_selection(ids)
+    st.selectbox("Open a run", ids, key=SELECTED_KEY, format_func=lambda run_id: label(by_id[run_id]),
+                 on_change=_selection_changed)
+    st.query_params["run_id"] = st.session_state[SELECTED_KEY]
+    st.divider()
+    details(by_id[st.session_state[SELECTED_KEY]])
+    if st.session_state.get(POLLING_KEY) and not any(record.status.is_active for record in runs):
+        # Everything has ended: redraw the page once so the polling stops.
+        st.rerun(scope="app")
+
+
+def any_active() -> bool:
+    """Whether the list needs refreshing; errors are left to the view, which shows them."""
+    try:
+        return any(record.status.is_active for record in manager.list_runs())
+    except Exception:  # noqa: BLE001
+        return False
+
+
+st.title("Runs")
+st.session_state[POLLING_KEY] = any_active()
+st.fragment(runs_view, run_every=REFRESH_SECONDS if st.session_state[POLLING_KEY] else None)()

@@ -1,0 +1,26 @@
+"""Shared test set-up: the real reference data and quiet TensorFlow."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The folder of real MNIST / Fashion-MNIST / CIFAR-10 written by ../shared/datasets/prepare.py.
+
+    ``run_tests.sh`` writes it and sets ``AE_LAB_DATA_DIR``; a test that needs
+    it skips with the reason when it is not there.
+    """
+    folder = os.environ.get("AE_LAB_DATA_DIR")
+    if not folder or not (Path(folder) / "mnist.npz").is_file():
+        pytest.skip("real datasets not prepared: run `python ../shared/datasets/prepare.py DIR` and set AE_LAB_DATA_DIR"
+                    " (run_tests.sh does both)")
+    return Path(folder)
