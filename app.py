@@ -30,7 +30,10 @@ except Exception as error:  # noqa: BLE001 - a page must say what is wrong, not 
              f"{friendly_message(error)}", icon=":material/error:")
     st.stop()
 
-train_page = st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train",
+train_page = st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train",
                      default=True)
-runs_page = st.Page("pages/runs.py", title="Runs", icon=":material/history:", url_path="runs")
-st.navigation([train_page, runs_page], position="top").run()
+runs_page = st.Page("app_pages/runs.py", title="Runs", icon=":material/history:", url_path="runs")
+explore_page = st.Page("app_pages/explore.py", title="Explore", icon=":material/travel_explore:", url_path="explore")
+compare_page = st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare")
+classify_page = st.Page("app_pages/classify.py", title="Classify", icon=":material/category:", url_path="classify")
+st.navigation([train_page, runs_page, explore_page, compare_page, classify_page], position="top").run()

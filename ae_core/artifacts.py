@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -24,6 +25,12 @@ logger = logging.getLogger(__name__)
 # An .npz holds arrays only; this entry lists the keys whose value was None
 # (for example "inputs" of a reconstruction without input noise).
 _NONE_KEYS = "__none_keys__"
+# np.load parses each array's header with ast.literal_eval, and CPython 3.11
+# can raise "SystemError: AST constructor recursion depth mismatch" when
+# threads do that at the same moment (python/cpython#106905), which many
+# Streamlit sessions reading snapshots would. Reads are a few milliseconds, so
+# they simply take turns.
+_READ_LOCK = threading.Lock()
 
 
 def _write_atomic(path: Path, write: Any, suffix: str) -> None:
@@ -76,7 +83,7 @@ def read_npz(path: Path) -> dict[str, Any] | None:
         (damage is logged).
     """
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with _READ_LOCK, np.load(path, allow_pickle=False) as data:
             values = {key: data[key] for key in data.files}
     except FileNotFoundError:
         return None

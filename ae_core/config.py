@@ -38,17 +38,17 @@ def _fail(field_name: str, value: object, allowed: str) -> typing.NoReturn:
     raise ValueError(f"{field_name} must be {allowed}; got {value!r}")
 
 
-def _check_choice(field_name: str, value: object, choices: tuple[str, ...]) -> None:
+def check_choice(field_name: str, value: object, choices: tuple[str, ...]) -> None:
     if value not in choices:
         _fail(field_name, value, "one of " + ", ".join(repr(c) for c in choices))
 
 
-def _check_int(field_name: str, value: object, low: int, high: int) -> None:
+def check_int(field_name: str, value: object, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         _fail(field_name, value, f"a whole number from {low} to {high}")
 
 
-def _check_float(field_name: str, value: object, low: float, high: float, *, open_low: bool = False,
+def check_float(field_name: str, value: object, low: float, high: float, *, open_low: bool = False,
                  open_high: bool = False) -> None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     ok = ok and (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
@@ -93,8 +93,8 @@ class ModelConfig:
     beta: float = 1.0
 
     def __post_init__(self) -> None:
-        _check_choice("arch", self.arch, ARCHS)
-        _check_int("latent_dim", self.latent_dim, 1, MAX_LATENT_DIM)
+        check_choice("arch", self.arch, ARCHS)
+        check_int("latent_dim", self.latent_dim, 1, MAX_LATENT_DIM)
         _check_sizes("hidden_sizes", self.hidden_sizes, allow_empty=self.arch != "lstm")
         if self.decoder_hidden_sizes is not None:
             _check_sizes("decoder_hidden_sizes", self.decoder_hidden_sizes, allow_empty=True)
@@ -104,20 +104,20 @@ class ModelConfig:
         _check_sizes("conv_filters", self.conv_filters, allow_empty=False)
         if len(self.conv_filters) > 5:
             _fail("conv_filters", self.conv_filters, "at most 5 convolution blocks")
-        _check_choice("activation", self.activation, ACTIVATIONS)
-        _check_choice("output_activation", self.output_activation, OUTPUT_ACTIVATIONS)
-        _check_choice("loss", self.loss, LOSSES)
-        _check_float("dropout", self.dropout, 0.0, 1.0, open_high=True)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_choice("output_activation", self.output_activation, OUTPUT_ACTIVATIONS)
+        check_choice("loss", self.loss, LOSSES)
+        check_float("dropout", self.dropout, 0.0, 1.0, open_high=True)
         if not isinstance(self.batch_norm, bool):
             _fail("batch_norm", self.batch_norm, "true or false")
         for name in ("l1_weight", "l2_weight", "l1_activity"):
-            _check_float(name, getattr(self, name), 0.0, 1.0)
-        _check_choice("noise", self.noise, NOISE_TYPES)
+            check_float(name, getattr(self, name), 0.0, 1.0)
+        check_choice("noise", self.noise, NOISE_TYPES)
         if self.noise == "masking":
-            _check_float("noise_level", self.noise_level, 0.0, 1.0, open_high=True)
+            check_float("noise_level", self.noise_level, 0.0, 1.0, open_high=True)
         else:
-            _check_float("noise_level", self.noise_level, 0.0, 10.0)
-        _check_float("beta", self.beta, 0.0, 1000.0)
+            check_float("noise_level", self.noise_level, 0.0, 10.0)
+        check_float("beta", self.beta, 0.0, 1000.0)
         if self.loss == "bce" and self.output_activation != "sigmoid":
             _fail("output_activation", self.output_activation, "'sigmoid' when loss is 'bce'")
 
@@ -156,7 +156,9 @@ class TrainConfig:
     ``validation_fraction`` of the training split (taken from its end, so it is
     the same every time) is held out for validation; 0 validates on the test
     split instead, as the reference material does. ``train_limit`` keeps only
-    the first N training examples.
+    the first N training examples. ``exclude_class`` removes one class from the
+    training split (validation and test keep it), for the anomaly demo: a model
+    that never saw a class should reconstruct it worse.
     """
 
     dataset: str = "mnist_sample"
@@ -169,23 +171,26 @@ class TrainConfig:
     train_limit: int | None = None
     validation_fraction: float = 0.1
     grayscale: bool = False
+    exclude_class: int | None = None
 
     def __post_init__(self) -> None:
-        _check_choice("dataset", self.dataset, tuple(DATASETS))
+        check_choice("dataset", self.dataset, tuple(DATASETS))
         if not isinstance(self.model, ModelConfig):
             _fail("model", self.model, "a ModelConfig")
-        _check_int("num_epochs", self.num_epochs, 1, MAX_EPOCHS)
-        _check_int("batch_size", self.batch_size, 1, MAX_BATCH_SIZE)
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_float("learning_rate", self.learning_rate, 0.0, 10.0, open_low=True)
-        _check_int("seed", self.seed, 0, 2**31 - 1)
+        check_int("num_epochs", self.num_epochs, 1, MAX_EPOCHS)
+        check_int("batch_size", self.batch_size, 1, MAX_BATCH_SIZE)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_float("learning_rate", self.learning_rate, 0.0, 10.0, open_low=True)
+        check_int("seed", self.seed, 0, 2**31 - 1)
         if self.train_limit is not None:
-            _check_int("train_limit", self.train_limit, 1, 10**7)
-        _check_float("validation_fraction", self.validation_fraction, 0.0, 0.5)
+            check_int("train_limit", self.train_limit, 1, 10**7)
+        check_float("validation_fraction", self.validation_fraction, 0.0, 0.5)
         if not isinstance(self.grayscale, bool):
             _fail("grayscale", self.grayscale, "true or false")
         if self.grayscale and DATASETS[self.dataset].channels == 1:
             _fail("grayscale", self.grayscale, f"false for {self.dataset!r}, which is grayscale already")
+        if self.exclude_class is not None:
+            check_int("exclude_class", self.exclude_class, 0, DATASETS[self.dataset].num_classes - 1)
         check_input_shape(self.model, self.image_shape)
 
     @property

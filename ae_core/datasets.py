@@ -11,7 +11,6 @@ server) imports ``DATASETS`` from here.
 from __future__ import annotations
 
 import functools
-import gzip
 import importlib.util
 import os
 import pickle
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ae_core.dataset_files import (CIFAR_FILES, IDX_FILES, frozen, luma, read_cifar_batch, read_idx,
+                                   read_mnist_sample)
 from ae_core.errors import DatasetUnavailable
 
 
@@ -66,17 +67,13 @@ _KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 _MNIST_HASH = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
 _CIFAR_ORIGIN = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 _CIFAR_HASH = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
-_IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-_CIFAR_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
 # For each downloadable dataset: the folders under the data folder that may hold it (the first
 # complete one wins; Keras 3 extracts CIFAR-10 one level deeper than Keras 2 did) and its files.
 _LAYOUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "mnist": ((".",), ("mnist.npz",)),
-    "fashion_mnist": (("fashion-mnist",), _IDX_FILES),
-    "cifar10": (("cifar-10-batches-py", "cifar-10-batches-py-target/cifar-10-batches-py"), _CIFAR_FILES),
+    "fashion_mnist": (("fashion-mnist",), IDX_FILES),
+    "cifar10": (("cifar-10-batches-py", "cifar-10-batches-py-target/cifar-10-batches-py"), CIFAR_FILES),
 }
-_SAMPLE_SEED = 20240531  # Fixed, so the mnist_sample splits are the same on every machine.
 
 
 @dataclass(frozen=True, eq=False)
@@ -222,10 +219,10 @@ def _missing_message(name: str, directory: Path, reason: str) -> str:
     if name == "mnist":
         hint = f"put mnist.npz (from {_KERAS_ORIGIN}mnist.npz) at {directory / 'mnist.npz'}"
     elif name == "fashion_mnist":
-        hint = f"put {', '.join(_IDX_FILES)} (from {_KERAS_ORIGIN}) in {directory / 'fashion-mnist'}"
+        hint = f"put {', '.join(IDX_FILES)} (from {_KERAS_ORIGIN}) in {directory / 'fashion-mnist'}"
     else:
         hint = (f"extract {_CIFAR_ORIGIN} into {directory}, so that {directory / 'cifar-10-batches-py'} "
-                f"holds {', '.join(_CIFAR_FILES)}")
+                f"holds {', '.join(CIFAR_FILES)}")
     return (f"{DATASETS[name].title} is not on this machine and was not downloaded ({reason}). To use it, "
             f"{hint}. The data folder is ${DATA_DIR_ENV} if set, else Keras's cache folder "
             f"(~/.keras/datasets). Or choose 'mnist_sample', which works offline.")
@@ -272,7 +269,7 @@ def _download(name: str, directory: Path) -> str | None:
         if name == "mnist":
             fetch("mnist.npz", _KERAS_ORIGIN + "mnist.npz", _MNIST_HASH, directory)
         elif name == "fashion_mnist":
-            for fname in _IDX_FILES:  # Keras publishes no hashes for these.
+            for fname in IDX_FILES:  # Keras publishes no hashes for these.
                 fetch(fname, _KERAS_ORIGIN + fname, None, directory / "fashion-mnist")
         else:
             archive = fetch("cifar-10-python.tar.gz", _CIFAR_ORIGIN, _CIFAR_HASH, directory)
@@ -286,52 +283,6 @@ def _download(name: str, directory: Path) -> str | None:
     return None
 
 
-class _ArraysOnlyUnpickler(pickle.Unpickler):
-    """Unpickles CIFAR batches without letting a tampered file run code: only numpy arrays."""
-
-    _ALLOWED = frozenset({("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-                          ("numpy._core.multiarray", "_reconstruct"), ("_codecs", "encode")})
-
-    def find_class(self, module: str, name: str) -> object:
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR-10 batch")
-        return super().find_class(module, name)
-
-
-def _frozen(array: np.ndarray) -> np.ndarray:
-    array.flags.writeable = False
-    return array
-
-
-def _read_idx(path: Path) -> np.ndarray:
-    with gzip.open(path, "rb") as file:
-        raw = file.read()
-    if len(raw) < 4 or raw[:3] != b"\x00\x00\x08":
-        raise ValueError(f"{path} is not an IDX file of unsigned bytes")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(raw[3]))
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * raw[3]).reshape(shape)
-
-
-def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with open(path, "rb") as file:
-        record = _ArraysOnlyUnpickler(file, encoding="bytes").load()
-    images = np.asarray(record[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return images, np.asarray(record[b"labels"], dtype=np.int64)
-
-
-def _read_mnist_sample(path: Path) -> tuple[np.ndarray, ...]:
-    with gzip.open(path, "rt") as file:
-        table = np.loadtxt(file, delimiter=",", dtype=np.uint8)
-    images, labels = table[:, :784].reshape(-1, 28, 28, 1), table[:, 784].astype(np.int64)
-    # Stratified: the first 80% of each class (400 of 500) train, the rest test; then each split
-    # is shuffled with a fixed seed, because the file is sorted by class.
-    per_class = [np.flatnonzero(labels == digit) for digit in range(10)]
-    rng = np.random.default_rng(_SAMPLE_SEED)
-    train = rng.permutation(np.concatenate([rows[:len(rows) * 4 // 5] for rows in per_class]))
-    test = rng.permutation(np.concatenate([rows[len(rows) * 4 // 5:] for rows in per_class]))
-    return images[train], labels[train], images[test], labels[test]
-
-
 @functools.lru_cache(maxsize=len(DATASETS))
 def _read_raw(name: str, location: str) -> tuple[np.ndarray, ...]:
     """x_train, y_train, x_test, y_test, read once per process (warm workers train many runs in a
@@ -339,16 +290,16 @@ def _read_raw(name: str, location: str) -> tuple[np.ndarray, ...]:
     path = Path(location)
     try:
         if name == "mnist_sample":
-            arrays = _read_mnist_sample(path)
+            arrays = read_mnist_sample(path)
         elif name == "mnist":
             with np.load(path / "mnist.npz", allow_pickle=False) as npz:
-                arrays = (_frozen(npz["x_train"])[..., None], npz["y_train"],
-                          _frozen(npz["x_test"])[..., None], npz["y_test"])
+                arrays = (frozen(npz["x_train"])[..., None], npz["y_train"],
+                          frozen(npz["x_test"])[..., None], npz["y_test"])
         elif name == "fashion_mnist":
-            x_train, y_train, x_test, y_test = (_read_idx(path / file) for file in _IDX_FILES)
+            x_train, y_train, x_test, y_test = (read_idx(path / file) for file in IDX_FILES)
             arrays = (x_train[..., None], y_train, x_test[..., None], y_test)
         else:
-            batches = [_read_cifar_batch(path / file) for file in _CIFAR_FILES]
+            batches = [read_cifar_batch(path / file) for file in CIFAR_FILES]
             arrays = (np.concatenate([images for images, _ in batches[:5]]),
                       np.concatenate([labels for _, labels in batches[:5]]),
                       np.ascontiguousarray(batches[5][0]), batches[5][1])
@@ -356,23 +307,11 @@ def _read_raw(name: str, location: str) -> tuple[np.ndarray, ...]:
         raise DatasetUnavailable(f"{DATASETS[name].title} could not be read from {path} ({error}); delete "
                                  "the damaged files and try again, or choose 'mnist_sample'.") from error
     x_train, y_train, x_test, y_test = arrays
-    return (_frozen(np.asarray(x_train, np.uint8)), _frozen(np.asarray(y_train, np.int64)),
-            _frozen(np.asarray(x_test, np.uint8)), _frozen(np.asarray(y_test, np.int64)))
-
-
-def _luma(images: np.ndarray) -> np.ndarray:
-    """ITU-R 601 luma (0.299 R + 0.587 G + 0.114 B), rounded half up, as uint8 with one channel."""
-    out = np.empty(images.shape[:3] + (1,), np.uint8)
-    # Integer weights in thousandths keep the rounding exact and need no float copy; chunks of
-    # 2,048 images bound the uint32 scratch memory.
-    for start in range(0, len(images), 2048):
-        rgb = images[start:start + 2048].astype(np.uint32)
-        weighted = rgb[..., 0] * 299 + rgb[..., 1] * 587 + rgb[..., 2] * 114
-        out[start:start + 2048, ..., 0] = (weighted + 500) // 1000
-    return _frozen(out)
+    return (frozen(np.asarray(x_train, np.uint8)), frozen(np.asarray(y_train, np.int64)),
+            frozen(np.asarray(x_test, np.uint8)), frozen(np.asarray(y_test, np.int64)))
 
 
 @functools.lru_cache(maxsize=1)
 def _read_grayscale(name: str, location: str) -> tuple[np.ndarray, ...]:
     x_train, y_train, x_test, y_test = _read_raw(name, location)
-    return _luma(x_train), y_train, _luma(x_test), y_test
+    return luma(x_train), y_train, luma(x_test), y_test

@@ -54,7 +54,7 @@ class RunLifecycle:
         with self.db.transaction() as db:
             return db.execute(
                 "UPDATE runs SET status = ?, message = ?, result = COALESCE(?, result), finished_at = ?, "
-                f"worker_pid = NULL, queue_order = NULL WHERE run_id = ? AND status IN ({_placeholders(allowed)})",
+                f"queue_order = NULL WHERE run_id = ? AND status IN ({_placeholders(allowed)})",
                 (status.value, message, json.dumps(dict(result)) if result is not None else None, time.time(),
                  validate_run_id(run_id), *allowed)).rowcount == 1
 

@@ -7,16 +7,13 @@ code; the mean for VAEs) and ``decoder``. Inside the autoencoder these are
 sub-models named "encoder" and "decoder" (after a layer named "noise" when
 denoising), so a loaded ``.keras`` file is taken apart again with ``get_layer``.
 
-Conventions for every architecture: a hidden layer is linear -> batch norm ->
-activation -> dropout (the last two optional); the code layer uses
-``activation`` (linear for a VAE's mean and log-variance) and carries the
-sparse L1 activity penalty; every kernel carries the L1/L2 weight penalty.
+The layers of each architecture are in ``ae_core.architectures``.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import numbers
 import os
 import zipfile
 from dataclasses import asdict, dataclass
@@ -26,8 +23,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from ae_core.config import CONV_ARCHS, OPTIMIZERS, ModelConfig, check_input_shape
-from ae_core.layers import MaskingNoise
+from ae_core.config import (OPTIMIZERS, ModelConfig, check_choice, check_float, check_int,
+                            check_input_shape)
+from ae_core.architectures import build_decoder, build_encoder, build_noise_layer
 from ae_core.vae import VariationalAutoencoder
 
 # The ModelConfig travels inside the .keras zip under this name; Keras ignores it.
@@ -52,129 +50,23 @@ class Autoencoder:
     config: ModelConfig
 
 
-def _kernel_penalty(config: ModelConfig) -> keras.regularizers.Regularizer | None:
-    if config.l1_weight == 0.0 and config.l2_weight == 0.0:
-        return None
-    return keras.regularizers.L1L2(l1=config.l1_weight, l2=config.l2_weight)
-
-
-def _hidden(layer: keras.layers.Layer, x: Any, config: ModelConfig, *, activate: bool = True) -> Any:
-    """A hidden layer's linear part, then batch norm, activation and dropout.
-
-    LSTM layers pass ``activate=False``: they apply their own tanh inside.
-    """
-    x = layer(x)
-    if config.batch_norm:
-        x = keras.layers.BatchNormalization(name=f"{layer.name}_bn")(x)
-    if activate:
-        x = keras.layers.Activation(config.activation, name=f"{layer.name}_act")(x)
-    if config.dropout > 0.0:
-        x = keras.layers.Dropout(config.dropout, name=f"{layer.name}_dropout")(x)
-    return x
-
-
-def _dense(units: int, config: ModelConfig, name: str, activation: str | None = None,
-           **kwargs: Any) -> keras.layers.Dense:
-    return keras.layers.Dense(units, activation=activation, kernel_regularizer=_kernel_penalty(config), name=name,
-                              **kwargs)
-
-
-def _conv(filters: int, config: ModelConfig, name: str, *, transpose: bool) -> keras.layers.Layer:
-    layer_class = keras.layers.Conv2DTranspose if transpose else keras.layers.Conv2D
-    return layer_class(filters, 3, strides=2, padding="same", kernel_regularizer=_kernel_penalty(config), name=name)
-
-
-def _lstm_stack(x: Any, sizes: tuple[int, ...], config: ModelConfig, prefix: str, *, last_sequences: bool) -> Any:
-    for index, units in enumerate(sizes):
-        sequences = last_sequences or index < len(sizes) - 1
-        layer = keras.layers.LSTM(units, return_sequences=sequences, kernel_regularizer=_kernel_penalty(config),
-                                  name=f"{prefix}_lstm_{index}")
-        x = _hidden(layer, x, config, activate=False)
-    return x
-
-
-def _build_encoder(config: ModelConfig, image_shape: tuple[int, int, int]) -> keras.Model:
-    """Image -> code, or image -> [z_mean, z_log_var] for variational models."""
-    height, width, channels = image_shape
-    inputs = keras.Input(image_shape, name="encoder_input")
-    if config.arch in CONV_ARCHS:
-        x = inputs
-        for index, filters in enumerate(config.conv_filters):
-            x = _hidden(_conv(filters, config, f"encoder_conv_{index}", transpose=False), x, config)
-        x = keras.layers.Flatten(name="flatten")(x)
-    elif config.arch == "lstm":
-        x = keras.layers.Reshape((height, width * channels), name="rows")(inputs)
-        x = _lstm_stack(x, config.hidden_sizes, config, "encoder", last_sequences=False)
-    else:
-        x = keras.layers.Flatten(name="flatten")(inputs)
-        for index, units in enumerate(() if config.arch == "dense" else config.hidden_sizes):
-            x = _hidden(_dense(units, config, f"encoder_dense_{index}"), x, config)
-    sparse = keras.regularizers.L1(config.l1_activity) if config.l1_activity > 0.0 else None
-    if config.is_variational:
-        outputs = [_dense(config.latent_dim, config, "z_mean", activity_regularizer=sparse)(x),
-                   _dense(config.latent_dim, config, "z_log_var")(x)]
-    else:
-        outputs = _dense(config.latent_dim, config, "code", config.activation, activity_regularizer=sparse)(x)
-    return keras.Model(inputs, outputs, name="encoder")
-
-
-def _build_decoder(config: ModelConfig, image_shape: tuple[int, int, int]) -> keras.Model:
-    """Code -> image of ``image_shape``."""
-    height, width, channels = image_shape
-    inputs = keras.Input((config.latent_dim,), name="decoder_input")
-    if config.arch in CONV_ARCHS:
-        factor = 2 ** len(config.conv_filters)
-        grid = (height // factor, width // factor, config.conv_filters[-1])
-        x = _dense(math.prod(grid), config, "decoder_dense", config.activation)(inputs)
-        x = keras.layers.Reshape(grid, name="decoder_grid")(x)
-        for index, filters in enumerate(reversed(config.conv_filters)):
-            x = _hidden(_conv(filters, config, f"decoder_conv_{index}", transpose=True), x, config)
-        outputs = keras.layers.Conv2D(channels, 3, padding="same", activation=config.output_activation,
-                                      kernel_regularizer=_kernel_penalty(config), name="reconstruction")(x)
-        return keras.Model(inputs, outputs, name="decoder")
-    if config.arch == "lstm":
-        sizes = config.decoder_sizes
-        x = _dense(sizes[0], config, "decoder_dense", config.activation)(inputs)
-        x = keras.layers.RepeatVector(height, name="repeat_rows")(x)
-        x = _lstm_stack(x, sizes, config, "decoder", last_sequences=True)
-        # A Dense layer on a sequence applies to every time step, like TimeDistributed(Dense).
-        x = _dense(width * channels, config, "rows_out", config.output_activation)(x)
-    else:
-        x = inputs
-        for index, units in enumerate(() if config.arch == "dense" else config.decoder_sizes):
-            x = _hidden(_dense(units, config, f"decoder_dense_{index}"), x, config)
-        x = _dense(height * width * channels, config, "pixels_out", config.output_activation)(x)
-    outputs = keras.layers.Reshape(image_shape, name="reconstruction")(x)
-    return keras.Model(inputs, outputs, name="decoder")
-
-
-def _noise_layer(config: ModelConfig, seed: int) -> keras.layers.Layer | None:
-    if config.noise == "gaussian":
-        return keras.layers.GaussianNoise(config.noise_level, seed=seed, name="noise")
-    if config.noise == "masking":
-        return MaskingNoise(config.noise_level, seed=seed, name="noise")
-    return None
-
-
 def _optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}; got {name!r}")
     classes = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
     return classes[name](learning_rate=learning_rate)
 
 
-def _check_arguments(model_config: Any, image_shape: Any, learning_rate: Any, seed: Any,
+def _check_arguments(model_config: Any, image_shape: Any, optimizer: Any, learning_rate: Any, seed: Any,
                      compile_options: dict[str, Any]) -> tuple[int, int, int]:
     if not isinstance(model_config, ModelConfig):
         raise ValueError(f"model_config must be a ModelConfig; got {model_config!r}")
     shape = tuple(image_shape) if isinstance(image_shape, (tuple, list)) else ()
-    if len(shape) != 3 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in shape):
+    if len(shape) != 3 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in shape):
         raise ValueError(f"image_shape must be three positive whole numbers (H, W, C); got {image_shape!r}")
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not (
-            math.isfinite(learning_rate) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a positive number; got {learning_rate!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
-        raise ValueError(f"seed must be a whole number from 0 to {2**31 - 1}; got {seed!r}")
+    shape = tuple(int(v) for v in shape)
+    # The same rules and messages as TrainConfig, which usually supplies these values.
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    check_float("learning_rate", learning_rate, 0.0, 10.0, open_low=True)
+    check_int("seed", seed, 0, 2**31 - 1)
     reserved = sorted(_RESERVED_COMPILE_KEYS & set(compile_options))
     if reserved:
         raise ValueError(f"compile_options must not set {reserved[0]!r}; it comes from the config")
@@ -206,12 +98,11 @@ def build_autoencoder(model_config: ModelConfig, image_shape: tuple[int, int, in
             image shape, or convolution strides that cannot divide the image.
     """
     compile_options = dict(compile_options or {})
-    shape = _check_arguments(model_config, image_shape, learning_rate, seed, compile_options)
-    keras.utils.set_random_seed(seed)
-    encoder = _build_encoder(model_config, shape)
-    decoder = _build_decoder(model_config, shape)
-    noise = _noise_layer(model_config, seed)
+    shape = _check_arguments(model_config, image_shape, optimizer, learning_rate, seed, compile_options)
     optimizer_instance = _optimizer(optimizer, float(learning_rate))
+    keras.utils.set_random_seed(seed)
+    encoder, decoder = build_encoder(model_config, shape), build_decoder(model_config, shape)
+    noise = build_noise_layer(model_config, seed)
     if model_config.is_variational:
         autoencoder: keras.Model = VariationalAutoencoder(
             encoder, decoder, beta=model_config.beta, reconstruction=model_config.loss, noise=noise, seed=seed,
@@ -231,7 +122,7 @@ def _bundle(autoencoder: keras.Model, config: ModelConfig) -> Autoencoder:
     encoder = autoencoder.get_layer("encoder")
     if config.is_variational:
         # The public encoder gives the mean code, the VAE's best point estimate.
-        encoder = keras.Model(encoder.inputs, encoder.outputs[0], name="mean_encoder")
+        encoder = keras.Model(encoder.input, encoder.outputs[0], name="mean_encoder")
     return Autoencoder(autoencoder=autoencoder, encoder=encoder, decoder=autoencoder.get_layer("decoder"),
                        config=config)
 
@@ -267,10 +158,9 @@ def count_parameters(bundle: Autoencoder) -> dict[str, int]:
 
 
 def _check_keras_path(path: str | os.PathLike[str]) -> Path:
-    target = Path(path)
-    if target.suffix != ".keras":
-        raise ValueError(f"path must end with '.keras'; got {str(target)!r}")
-    return target
+    if Path(path).suffix != ".keras":
+        raise ValueError(f"path must end with '.keras'; got {str(path)!r}")
+    return Path(path)
 
 
 def save_autoencoder(bundle: Autoencoder, path: str | os.PathLike[str]) -> None:
@@ -287,6 +177,11 @@ def save_autoencoder(bundle: Autoencoder, path: str | os.PathLike[str]) -> None:
         ValueError: when ``path`` does not end with ``.keras``.
     """
     target = _check_keras_path(path)
+    optimizer = bundle.autoencoder.optimizer
+    if not optimizer.built:
+        # An untrained model's optimizer has no slots yet; creating them (all
+        # zero) now keeps the saved state the shape that loading expects.
+        optimizer.build(bundle.autoencoder.trainable_variables)
     partial = target.with_name(f".{target.stem}.partial.keras")
     bundle.autoencoder.save(partial, overwrite=True)
     with zipfile.ZipFile(partial, "a") as archive:

@@ -178,6 +178,10 @@ class RunStore:
         validate_run_id(run_id)
         return self._db().execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
 
+    def status(self, run_id: str) -> RunStatus:
+        """The run's status alone (readable even when its folder is damaged). Raises RunNotFound."""
+        return RunStatus(self._row(run_id)["status"])
+
     def read_config(self, run_id: str) -> TrainConfig:
         """The run's config from its config.json (cached while the file is unchanged)."""
         path = self.config_path(run_id)

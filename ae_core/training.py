@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import keras
 import numpy as np
@@ -90,6 +90,8 @@ def train(config: TrainConfig, on_event: Callable[[Event], None] = _ignore,
     if splits is None:
         splits = load_dataset(config.dataset, train_limit=config.train_limit,
                               validation_fraction=config.validation_fraction, grayscale=config.grayscale)
+    if config.exclude_class is not None:
+        splits = without_class(splits, config.exclude_class)
     checkpoint = Path(checkpoint_dir) if checkpoint_dir is not None else None
     bundle, initial_epoch = _model_for(config, checkpoint if resume else None)
 
@@ -140,6 +142,26 @@ def train(config: TrainConfig, on_event: Callable[[Event], None] = _ignore,
     on_event({"type": "end", "status": status, "message": message, "result": dict(metrics),
               "time": progress.elapsed()})
     return result
+
+
+def without_class(splits: Splits, label: int) -> Splits:
+    """The same splits with every training example of class ``label`` removed.
+
+    Validation and test keep the class, so a model trained this way can be shown
+    images it has never seen the like of (the anomaly demo).
+
+    Raises:
+        ValueError: for a label outside the dataset's classes, or when nothing
+            would be left to train on.
+    """
+    num_classes = splits.spec.num_classes
+    if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= label < num_classes:
+        raise ValueError(f"exclude_class must be a whole number from 0 to {num_classes - 1}; got {label!r}")
+    keep = splits.y_train != label
+    if not keep.any():
+        raise ValueError(f"exclude_class must leave some training examples; class {label} is all there is")
+    return Splits(splits.x_train[keep], splits.y_train[keep], splits.x_val, splits.y_val,
+                  splits.x_test, splits.y_test, splits.spec)
 
 
 def evaluate(bundle: Autoencoder, splits: Splits, batch_size: int) -> dict[str, float]:

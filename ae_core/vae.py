@@ -76,6 +76,8 @@ class VariationalAutoencoder(keras.Model):
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         if self.noise is not None and not self.noise.built:
             self.noise.build(input_shape)
+        code_shape = (input_shape[0], self.decoder.inputs[0].shape[-1])
+        self.sampling.build([code_shape, code_shape])
         self.built = True
 
     @property

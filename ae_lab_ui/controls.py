@@ -66,7 +66,9 @@ def _loss_changed() -> None:
 
 
 def _dataset_label(name: str) -> str:
-    return f"{DATASETS[name].title}" + ("" if datasets.is_available_offline(name) else "  ⤓ needs download")
+    # The sidebar is narrow: the short name here, the full title in the caption below.
+    short = DATASETS[name].title.split(" (")[0]
+    return short if datasets.is_available_offline(name) else f"{short} (needs download)"
 
 
 def render_main() -> None:
@@ -76,7 +78,9 @@ def render_main() -> None:
     st.selectbox("Dataset", list(DATASETS), key=key("dataset"), format_func=_dataset_label,
                  persist_state=PERSIST)
     chosen = dataset()
-    if not datasets.is_available_offline(chosen):
+    if datasets.is_available_offline(chosen):
+        st.caption(f"{DATASETS[chosen].title} · on this machine")
+    else:
         st.warning(how_to_get(chosen), icon=":material/cloud_download:")
         offer_offline_dataset(key("dataset"), key_suffix="sidebar")
     st.checkbox("Grayscale view", key=key("grayscale"), persist_state=PERSIST,

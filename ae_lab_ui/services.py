@@ -49,7 +49,13 @@ def inject_manager(manager: JobService | None) -> None:
     _injected = manager
 
 
-@st.cache_resource(show_spinner="Starting the training workers…")
+def _shutdown(manager: JobService) -> None:
+    manager.shutdown()
+
+
+# on_release stops the workers when the cache is cleared; without it a cleared
+# cache would leave the old manager's worker processes running.
+@st.cache_resource(show_spinner="Starting the training workers…", on_release=_shutdown)
 def _shared_manager() -> JobService:
     # Imported here so that tests with a fake manager never load the service
     # (and its worker machinery) at all.

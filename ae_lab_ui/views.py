@@ -10,14 +10,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import contextlib
+import functools
+
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
+from threadpoolctl import ThreadpoolController
 
 from ae_core import projection
 from ae_core.datasets import DATASETS
 from ae_core.runs import RunRecord, RunStatus
 from ae_lab_ui import figures
-from ae_lab_ui.live import MetricHistory, ProjectionCache, format_seconds, progress_of
+from ae_lab_ui.live import SLOW_METHODS, MetricHistory, ProjectionCache, format_seconds, progress_of
 from ae_lab_ui.services import JobService, attempt
 
 STATUS_WORDS = {
@@ -29,6 +34,24 @@ STATUS_WORDS = {
     RunStatus.INTERRUPTED: ("Interrupted", "violet", ":material/warning:"),
 }
 _PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+
+
+@functools.cache
+def _math_threads() -> ThreadpoolController:
+    # A controller sees only the math libraries loaded when it is made, so
+    # load scikit-learn's (and SciPy's) first: the projections use them.
+    import sklearn.decomposition  # noqa: F401
+
+    return ThreadpoolController()
+
+
+def plot(spec: figures.Figure, *, key: str) -> None:
+    """Draw a figure spec from ``figures``.
+
+    The spec is wrapped without validation: ``figures`` builds it, its tests
+    check it, and validating again would cost tens of milliseconds per rerun.
+    """
+    st.plotly_chart(go.Figure(spec, _validate=False), key=key, config=_PLOT_CONFIG)
 
 
 def status_word(status: RunStatus) -> str:
@@ -56,7 +79,9 @@ def _number(value: float | None, digits: int = 4) -> str:
 def render_status(record: RunRecord, history: MetricHistory | None) -> None:
     """Metric tiles, the progress bar, and the run's state in plain words."""
     progress = progress_of(record, history)
-    train_loss = (history.latest("loss") or history.latest_batch_loss()) if history else None
+    train_loss = history.latest("loss") if history else None
+    if train_loss is None and history is not None:
+        train_loss = history.latest_batch_loss()
     val_loss = history.latest("val_loss") if history else None
     result = record.result or {}
     tiles = st.columns(5)
@@ -90,31 +115,30 @@ def render_status(record: RunRecord, history: MetricHistory | None) -> None:
 
 
 def render_loss(record: RunRecord, history: MetricHistory, *, key_prefix: str, log_scale: bool = False) -> None:
-    with st.container(key=f"{key_prefix}_loss"):
+    with st.container(key=f"{key_prefix}_loss_curve"):
         if not history.num_points:
             st.info("The loss curve starts with the first batches.", icon=":material/show_chart:")
             return
         steps_per_epoch = (record.progress or {}).get("steps_per_epoch")
-        figure = figures.loss_figure(history, steps_per_epoch, log_scale=log_scale)
-        st.plotly_chart(figure, key=f"{key_prefix}_loss_chart", config=_PLOT_CONFIG)
+        plot(figures.loss_figure(history, steps_per_epoch, log_scale=log_scale), key=f"{key_prefix}_loss_chart")
 
 
 def render_reconstructions(snapshot: dict[str, Any] | None, *, key_prefix: str) -> None:
-    with st.container(key=f"{key_prefix}_reconstructions"):
+    with st.container(key=f"{key_prefix}_reconstruction_grid"):
         st.markdown("**Reconstructions**")
         if snapshot is None:
             st.info("Reconstructions appear after the first seconds of training.", icon=":material/image:")
             return
         grid = attempt(lambda: figures.reconstruction_grid(snapshot), what="draw the reconstructions")
         if grid is not None:
-            st.image(grid, caption=figures.grid_caption(snapshot), width="stretch")
+            st.image(grid, caption=figures.grid_caption(snapshot), width="stretch", output_format="PNG")
 
 
 def render_latent(record: RunRecord, snapshot: dict[str, Any] | None, cache: ProjectionCache, *, key_prefix: str,
                   live: bool) -> None:
     """The 2-D latent map with its method picker (raw for a 2-D code, PCA, t-SNE, UMAP)."""
     latent_dim = record.config.model.latent_dim
-    with st.container(key=f"{key_prefix}_latent"):
+    with st.container(key=f"{key_prefix}_latent_map"):
         methods = projection.available_methods(latent_dim)
         method = st.segmented_control(
             "Latent map", methods, default=methods[0], required=True, format_func=projection.METHOD_TITLES.get,
@@ -124,7 +148,13 @@ def render_latent(record: RunRecord, snapshot: dict[str, Any] | None, cache: Pro
             st.info("The latent map appears after the first seconds of training.", icon=":material/scatter_plot:")
             return
         codes = np.asarray(snapshot["codes"])
-        with st.spinner(f"Projecting with {projection.METHOD_TITLES.get(method, method)}…"):
+        # One math thread: the server shares the CPU with the training workers,
+        # and a small projection only slows down when its threads fight theirs.
+        # A spinner only for the slow methods: a PCA frame takes milliseconds,
+        # and a spinner flashing every second would distract.
+        waiting = st.spinner(f"Projecting with {projection.METHOD_TITLES.get(method, method)}…") \
+            if method in SLOW_METHODS else contextlib.nullcontext()
+        with waiting, _math_threads().limit(limits=1):
             points = attempt(lambda: cache.points(record.run_id, method, int(snapshot.get("step", 0)), codes,
                                                   live=live, project=projection.project), what="draw the latent map")
         if points is None:
@@ -132,7 +162,7 @@ def render_latent(record: RunRecord, snapshot: dict[str, Any] | None, cache: Pro
         class_names = DATASETS[record.config.dataset].class_names
         figure = figures.latent_figure(points, snapshot["labels"], snapshot["indices"], class_names,
                                        run_id=record.run_id, method_title=projection.METHOD_TITLES.get(method, method))
-        st.plotly_chart(figure, key=f"{key_prefix}_latent_chart", config=_PLOT_CONFIG)
+        plot(figure, key=f"{key_prefix}_latent_chart")
 
 
 def render_run(manager: JobService, record: RunRecord, history: MetricHistory, cache: ProjectionCache, *,

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ae_core import datasets
+from ae_core import dataset_files, datasets
 from ae_core.datasets import DATASETS, Splits, data_dir, is_available_offline, load_dataset
 from ae_core.errors import DatasetUnavailable
 
@@ -226,7 +226,7 @@ def test_download_saves_into_the_data_folder(empty_data_dir: Path, monkeypatch: 
                           "mnist.npz", file_hash=datasets._MNIST_HASH, folder=str(empty_data_dir))]
     assert class_counts(mnist.y_train) == MNIST_TRAIN_COUNTS and is_available_offline("mnist")
     load_dataset("fashion_mnist")
-    assert sorted(call["fname"] for call in calls[1:]) == sorted(datasets._IDX_FILES)
+    assert sorted(call["fname"] for call in calls[1:]) == sorted(dataset_files.IDX_FILES)
     assert {call["folder"] for call in calls[1:]} == {str(empty_data_dir / "fashion-mnist")}
 
 
@@ -234,7 +234,7 @@ def test_cifar_download_is_extracted_and_read(empty_data_dir: Path, monkeypatch:
     rng = np.random.default_rng(0)
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w:gz") as tar:  # A tiny CIFAR-10 archive, 4 images a batch.
-        for batch in datasets._CIFAR_FILES:
+        for batch in dataset_files.CIFAR_FILES:
             record = {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), b"labels": [1, 2, 3, 9]}
             payload = pickle.dumps(record, protocol=2)
             member = tarfile.TarInfo(f"cifar-10-batches-py/{batch}")
@@ -267,14 +267,14 @@ def test_damaged_or_tampered_files_become_dataset_unavailable(empty_data_dir: Pa
         load_dataset("mnist", download=False)
     folder = empty_data_dir / "fashion-mnist"
     folder.mkdir()
-    for fname in datasets._IDX_FILES:
+    for fname in dataset_files.IDX_FILES:
         with gzip.open(folder / fname, "wb") as file:
             file.write(b"\x00\x00\x0d\x01" + b"\x00" * 8)  # Type code 0x0d is float, not unsigned bytes.
     with pytest.raises(DatasetUnavailable, match="not an IDX file of unsigned bytes"):
         load_dataset("fashion_mnist", download=False)
     folder = empty_data_dir / "cifar-10-batches-py"
     folder.mkdir()
-    for batch in datasets._CIFAR_FILES:
+    for batch in dataset_files.CIFAR_FILES:
         (folder / batch).write_bytes(pickle.dumps({b"data": CallsGetcwd(), b"labels": [0]}))
     with pytest.raises(DatasetUnavailable, match=r"refusing to load (posix|os)\.getcwd"):
         load_dataset("cifar10", download=False)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ae_core import datasets
 from ae_core.errors import RunNotFound
-from ae_core.runs import RunRecord, validate_run_id
+from ae_core.runs import RunRecord, RunStatus, validate_run_id
 from ae_lab_ui import controls, form, views
 from ae_lab_ui.live import MetricHistory, ProjectionCache
-from ae_lab_ui.services import attempt, get_manager, show_error
+from ae_lab_ui.services import attempt, get_manager, how_to_get, offer_offline_dataset, show_error
 
 LIVE_SECONDS = 1.0
 ERROR_KEY = "train_pending_error"
@@ -143,5 +144,8 @@ else:
     title_column.caption(f"Run `{record.run_id}` · {record.config.num_epochs} epochs · batch "
                          f"{record.config.batch_size} · {record.config.optimizer} {record.config.learning_rate:g}")
     toggle_column.toggle("Log-scale loss", key="train_log_scale")
+    if record.status is RunStatus.FAILED and not datasets.is_available_offline(record.config.dataset):
+        st.info(how_to_get(record.config.dataset), icon=":material/cloud_download:")
+        offer_offline_dataset(form.key("dataset"), key_suffix="failed")
     st.session_state[SEEN_STATUS_KEY] = record.status
     st.fragment(live_view, run_every=LIVE_SECONDS if active else None)(record.run_id)

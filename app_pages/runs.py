@@ -12,6 +12,7 @@ import json
 import pandas as pd
 import streamlit as st
 
+from ae_core.errors import AELabError
 from ae_core.runs import RunRecord, RunStatus
 from ae_lab_ui import form, views
 from ae_lab_ui.live import MetricHistory, ProjectionCache, format_seconds
@@ -87,7 +88,7 @@ def default_selection(ids: list[str]) -> str:
 def actions(record: RunRecord) -> None:
     run_id = record.run_id
     row = st.container(horizontal=True)
-    row.page_link("pages/train.py", label="Watch on the Train page", icon=":material/monitoring:",
+    row.page_link("app_pages/train.py", label="Watch on the Train page", icon=":material/monitoring:",
                   query_params={"run_id": run_id})
     if record.status.is_active:
         row.button("Cancel", key="runs_cancel", icon=":material/stop:", on_click=_act,
@@ -120,7 +121,7 @@ def config_text(record: RunRecord) -> str:
     """The run's config.json as the service saved it (or as the record holds it)."""
     try:
         return manager.config_path(record.run_id).read_text(encoding="utf-8")
-    except (OSError, ValueError):
+    except (OSError, ValueError, AELabError):
         return json.dumps(record.config.to_dict(), indent=2)
 
 
@@ -145,7 +146,7 @@ def runs_view() -> None:
     runs = attempt(manager.list_runs, what="list the runs") or []
     if not runs:
         st.info("No runs yet. Start one on the Train page.", icon=":material/inbox:")
-        st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
+        st.page_link("app_pages/train.py", label="Go to the Train page", icon=":material/model_training:")
         return
     counts = {status: sum(r.status is status for r in runs) for status in RunStatus}
     tiles = st.columns(4)

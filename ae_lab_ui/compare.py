@@ -1,0 +1,75 @@
+"""Putting runs side by side: shared loss axes, and the latent-size sweep. No streamlit here.
+
+A sweep is not a stored object: it is every run whose config equals a base config in
+everything but the latent size. So the Compare page finds a sweep's runs again after a
+reload, or from runs queued by hand, without the job service knowing about sweeps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+
+from ae_core.config import TrainConfig
+from ae_core.runs import MetricRow, RunRecord, RunStatus
+from ae_lab_ui.figures import CLASS_COLOURS
+
+SWEEP_LATENT_SIZES = (2, 4, 8, 16, 32, 64)
+
+
+def sweep_configs(base: TrainConfig, latent_sizes: Sequence[int] = SWEEP_LATENT_SIZES) -> list[TrainConfig]:
+    """The base config once per latent size (each validated, so a bad size raises ValueError)."""
+    return [base.replace(model=dataclasses.replace(base.model, latent_dim=size)) for size in latent_sizes]
+
+
+def _without_latent(config: TrainConfig) -> TrainConfig:
+    return config.replace(model=dataclasses.replace(config.model, latent_dim=2))
+
+
+def sweep_members(runs: Sequence[RunRecord], base: TrainConfig) -> dict[int, RunRecord]:
+    """For each latent size, the newest run that is ``base`` but for its latent size."""
+    key = _without_latent(base)
+    members: dict[int, RunRecord] = {}
+    for record in sorted(runs, key=lambda record: record.created_at):
+        if _without_latent(record.config) == key:
+            members[record.config.model.latent_dim] = record
+    return dict(sorted(members.items()))
+
+
+def sweep_points(members: dict[int, RunRecord]) -> tuple[list[int], list[float]]:
+    """(latent sizes, test MSE) of the sweep runs that have finished, in order of size."""
+    done = [(size, record.result["test_mse"]) for size, record in members.items()
+            if record.status is RunStatus.FINISHED and record.result and record.result.get("test_mse") is not None]
+    return [size for size, _ in done], [float(mse) for _, mse in done]
+
+
+def epoch_series(rows: Sequence[MetricRow], metric_key: str) -> tuple[list[int], list[float]]:
+    """The end-of-epoch values of one Keras log key: (epochs, values)."""
+    chosen = [(row.epoch, row.value) for row in rows if row.kind == "epoch" and row.key == metric_key]
+    return [epoch for epoch, _ in chosen], [value for _, value in chosen]
+
+
+def loss_comparison_figure(series: dict[str, Sequence[MetricRow]], *, metric_key: str = "mse",
+                           log_scale: bool = False) -> go.Figure:
+    """Train (dashed) and validation (solid) values per epoch of several runs on one set of axes.
+
+    Args:
+        series: run label -> that run's metric rows.
+        metric_key: a Keras log key; ``mse`` compares any runs, while ``loss`` is in each run's own
+            units (a VAE's summed loss is hundreds of times a dense model's mean BCE).
+    """
+    figure = go.Figure()
+    for index, (label, rows) in enumerate(series.items()):
+        colour = CLASS_COLOURS[index % len(CLASS_COLOURS)]
+        for key, dash, suffix in ((metric_key, "dash", "train"), (f"val_{metric_key}", "solid", "validation")):
+            epochs, values = epoch_series(rows, key)
+            if epochs:
+                figure.add_trace(go.Scatter(x=epochs, y=values, mode="lines+markers", name=f"{label} · {suffix}",
+                                            line={"color": colour, "dash": dash, "width": 2.5}, legendgroup=label))
+    figure.update_layout(title=f"{metric_key} per epoch", height=420, margin={"l": 10, "r": 10, "t": 50, "b": 10},
+                         xaxis={"title": "epoch"},
+                         yaxis={"title": metric_key, "type": "log" if log_scale else "linear"},
+                         legend={"orientation": "h", "y": -0.2})
+    return figure

@@ -1,0 +1,125 @@
+"""Compare page: 2-4 finished runs side by side, and the latent-size sweep.
+
+Side by side: the loss curves share one set of axes, the same test images are
+reconstructed by every model, and each run's latent map sits in its own column. The
+sweep queues one config at latent sizes 2 to 64 through the job service and plots test
+MSE against latent size as the runs finish (refreshing every two seconds meanwhile).
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from ae_core import analysis
+from ae_core.datasets import DATASETS
+from ae_core.pipeline import fixed_sample
+from ae_core.projection import METHOD_TITLES
+from ae_core.runs import RunRecord, RunStatus
+from ae_lab_ui import compare, explore_figures, figures, form, run_models, views
+from ae_lab_ui.services import attempt, get_manager
+
+REFRESH_SECONDS = 2.0
+NUM_IMAGES = 8
+
+st.title("Compare runs")
+manager = get_manager()
+runs = attempt(manager.list_runs, what="list the runs")
+if runs is None:
+    st.stop()
+by_id = {record.run_id: record for record in runs}
+
+
+def label(run_id: str) -> str:
+    record = by_id[run_id]
+    return f"{form.describe(record.config)} · {views.status_word(record.status)}"
+
+
+def side_by_side(chosen: list[RunRecord]) -> None:
+    series = {}
+    for number, record in enumerate(chosen, start=1):
+        rows = attempt(lambda: manager.metrics_since(record.run_id, 0), what="read the loss curve")
+        series[f"{number}. {form.describe(record.config)}"] = rows or []
+    left, right = st.columns([2, 1])
+    metric_key = left.segmented_control(
+        "Curve", ("mse", "loss"), default="mse", required=True, key="compare_metric",
+        format_func={"mse": "MSE (comparable across runs)", "loss": "each run's own loss"}.get)
+    log_scale = right.toggle("Logarithmic axis", key="compare_log_scale")
+    st.plotly_chart(compare.loss_comparison_figure(series, metric_key=metric_key, log_scale=log_scale),
+                    key="compare_loss")
+    st.subheader("The same test images, reconstructed by each model")
+    shapes = {(record.config.dataset, record.config.grayscale) for record in chosen}
+    columns = st.columns(len(chosen))
+    for number, (column, record) in enumerate(zip(columns, chosen), start=1):
+        with column:
+            st.markdown(f"**{number}.** {form.describe(record.config)}")
+            result = record.result or {}
+            if "test_mse" in result:
+                st.caption(f"test MSE {result['test_mse']:.5f} · PSNR {result.get('test_psnr', float('nan')):.1f} dB")
+            path = attempt(lambda: run_models.model_file(manager, record.run_id), what="find the run's model")
+            bundle = attempt(lambda: run_models.load_bundle(path), what="load the model") if path else None
+            if bundle is None:
+                continue
+            if len(shapes) == 1:
+                images, _ = run_models.test_split(record.config)
+                images = images[fixed_sample(len(images), NUM_IMAGES, seed=7)]
+                snapshot = {"originals": images, "reconstructions": analysis.reconstruct(bundle, images)}
+                st.image(figures.reconstruction_grid(snapshot, columns=8), caption="originals above reconstructions",
+                         output_format="PNG", width="stretch")
+            data = attempt(lambda: run_models.map_data(path, record.config), what="encode the test images")
+            if data is not None:
+                method = METHOD_TITLES[data.plane.method]
+                figure = go.Figure(figures.latent_figure(data.points, data.labels, data.indices,
+                                               DATASETS[record.config.dataset].class_names, run_id=record.run_id,
+                                               method_title=method))
+                figure.update_layout(height=380, showlegend=False)
+                st.plotly_chart(figure, key=f"compare_latent_{number}")
+    if len(shapes) > 1:
+        st.info("These runs use different datasets, so there are no common test images to reconstruct.")
+
+
+def sweep_status(base: RunRecord) -> None:
+    """The sweep's runs and test MSE against latent size; a fragment refreshes it while runs train."""
+    fresh = attempt(manager.list_runs, what="list the runs") or []
+    members = compare.sweep_members(fresh, base.config)
+    sizes, mse = compare.sweep_points(members)
+    if sizes:
+        st.plotly_chart(explore_figures.sweep_figure(sizes, mse), key="compare_sweep_chart")
+    else:
+        st.info("Test MSE appears here as the sweep's runs finish.", icon=":material/hourglass_top:")
+    st.dataframe([{"latent size": size, "status": views.status_word(record.status),
+                   "test MSE": (record.result or {}).get("test_mse")} for size, record in members.items()],
+                 hide_index=True, key="compare_sweep_table")
+
+
+tab_side, tab_sweep = st.tabs(["Side by side", "Latent-size sweep"])
+with tab_side:
+    finished = [record.run_id for record in runs if record.status is RunStatus.FINISHED]
+    if len(finished) < 2:
+        st.info("Finish at least two runs to compare them here.", icon=":material/compare:")
+    else:
+        chosen_ids = st.multiselect("Runs to compare (2 to 4)", finished, default=finished[:2], max_selections=4,
+                                    format_func=label, key="compare_runs")
+        if len(chosen_ids) < 2:
+            st.info("Pick at least two runs.", icon=":material/compare:")
+        else:
+            side_by_side([by_id[run_id] for run_id in chosen_ids])
+
+with tab_sweep:
+    st.markdown("Queue the same settings at latent sizes "
+                f"{', '.join(map(str, compare.SWEEP_LATENT_SIZES))}: how small can the code get before the "
+                "reconstructions suffer?")
+    if not runs:
+        st.info("Start one run on the Train page first; its settings are the sweep's.", icon=":material/tune:")
+        st.stop()
+    base_id = st.selectbox("Settings from run", list(by_id), format_func=label, key="compare_sweep_base")
+    base = by_id[base_id]
+    if st.button("Queue the latent-size sweep", key="compare_sweep_start", icon=":material/stacked_line_chart:"):
+        present = compare.sweep_members(runs, base.config)
+        configs = attempt(lambda: compare.sweep_configs(base.config), what="prepare the sweep") or []
+        queued = [size for size, config in zip(compare.SWEEP_LATENT_SIZES, configs) if size not in present
+                  and attempt(lambda: manager.submit(config), what=f"queue latent size {size}")]
+        st.success(f"Queued latent sizes {', '.join(map(str, queued))}." if queued
+                   else "Every latent size of this sweep has a run already.")
+    active = any(record.status.is_active for record in compare.sweep_members(runs, base.config).values())
+    st.fragment(run_every=REFRESH_SECONDS if active else None)(sweep_status)(base)

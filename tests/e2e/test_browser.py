@@ -1,0 +1,127 @@
+"""Real-browser tests: Chromium drives `streamlit run app.py` with the real job service.
+
+A run really trains (on mnist_sample, in a worker process), so the timeouts
+are generous: the first run also pays for the workers' TensorFlow import.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.server import COUNT_POINTS_JS
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+FIRST_RUN_TIMEOUT_MS = 240_000
+LIVE_TIMEOUT_MS = 90_000
+
+
+def points(page, container_key: str) -> int:
+    """Points drawn by the Plotly chart inside the keyed container."""
+    return page.evaluate(COUNT_POINTS_JS, f".st-key-{container_key}")
+
+
+def wait_for_points(page, container_key: str, more_than: int, timeout_ms: int) -> int:
+    page.wait_for_function(f"([selector, floor]) => ({COUNT_POINTS_JS})(selector) > floor",
+                           arg=[f".st-key-{container_key}", more_than], timeout=timeout_ms, polling=250)
+    return points(page, container_key)
+
+
+def screenshot(page, path: Path) -> None:
+    """The whole page: Streamlit scrolls inside its main area, so grow the window instead of the page."""
+    size = page.viewport_size
+    height = page.evaluate("() => document.querySelector('[data-testid=stMainBlockContainer]').scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(3000, height + 120))})
+    page.wait_for_timeout(1500)  # let the charts re-layout to the new size
+    page.screenshot(path=str(path))
+    page.set_viewport_size(size)
+
+
+def status_tile(page, word: str):
+    return page.locator("[data-testid='stMetricValue']", has_text=word).first
+
+
+def start_run(page, app_url: str, epochs: int = 300) -> str:
+    """Open the Train page, start a run with ``epochs`` epochs, and return its id from the URL."""
+    page.goto(app_url)
+    page.get_by_role("heading", name="Train an autoencoder").wait_for()
+    # Enough epochs that the run is still training when the test stops it.
+    field = page.locator(".st-key-train_num_epochs input")
+    field.fill(str(epochs))
+    field.press("Enter")
+    page.wait_for_function(f"() => document.querySelector('.st-key-train_num_epochs input').value === '{epochs}'")
+    page.locator(".st-key-train_start button").click()
+    page.wait_for_url("**run_id=*", timeout=60_000)
+    run_id = page.url.split("run_id=")[1].split("&")[0]
+    assert len(run_id) == 32
+    return run_id
+
+
+def test_the_app_opens_on_the_train_page(page, app_url: str) -> None:
+    page.goto(app_url)
+    page.get_by_role("heading", name="Train an autoencoder").wait_for()
+    assert "MNIST sample" in page.locator(".st-key-train_dataset input").input_value()
+    assert page.locator(".st-key-train_start button").is_enabled()
+    assert page.get_by_role("link", name="Runs").count() == 1
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_train_watch_stop_reload_and_open_on_the_runs_page(page, app_url: str, screenshots: Path) -> None:
+    run_id = start_run(page, app_url)
+
+    # The loss curve gains points while the run trains.
+    first = wait_for_points(page, "train_loss_curve", 0, FIRST_RUN_TIMEOUT_MS)
+    wait_for_points(page, "train_loss_curve", first, LIVE_TIMEOUT_MS)
+    page.locator(".st-key-train_reconstruction_grid img").wait_for(state="visible", timeout=LIVE_TIMEOUT_MS)
+    wait_for_points(page, "train_latent_map", 0, LIVE_TIMEOUT_MS)
+    status_tile(page, "Training").wait_for()
+    screenshot(page, screenshots / "train.png")
+
+    # Stop: the run ends as Stopped and the Stop button turns off.
+    page.locator(".st-key-train_stop button").click()
+    status_tile(page, "Stopped").wait_for(timeout=LIVE_TIMEOUT_MS)
+    page.wait_for_function("() => document.querySelector('.st-key-train_stop button').disabled")
+    drawn = points(page, "train_loss_curve")
+
+    # A reload is a new session: the URL alone brings the run back.
+    page.reload()
+    page.get_by_role("heading", name="Train an autoencoder").wait_for()
+    status_tile(page, "Stopped").wait_for(timeout=LIVE_TIMEOUT_MS)
+    assert run_id in page.url
+    assert wait_for_points(page, "train_loss_curve", 0, LIVE_TIMEOUT_MS) >= drawn
+    page.locator(".st-key-train_reconstruction_grid img").wait_for(state="visible")
+
+    # The Runs page lists it and opens it with its curves and pictures.
+    page.get_by_role("link", name="Runs").click()
+    page.get_by_role("heading", name="Runs", exact=True).wait_for()
+    page.locator("[data-testid='stDataFrame']").wait_for()
+    assert "Stopped" in page.locator(".st-key-runs_selected input").input_value()
+    assert run_id in page.locator("[data-testid='stMarkdown']", has_text=run_id).first.inner_text()
+    wait_for_points(page, "runs_loss_curve", 0, LIVE_TIMEOUT_MS)
+    wait_for_points(page, "runs_latent_map", 0, LIVE_TIMEOUT_MS)
+    page.locator(".st-key-runs_reconstruction_grid img").wait_for(state="visible")
+    assert page.locator(".st-key-runs_download_config button").is_enabled()
+    screenshot(page, screenshots / "runs.png")
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_two_sessions_each_see_their_own_run(browser, app_url: str) -> None:
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 900}) for _ in range(2)]
+    try:
+        pages = [context.new_page() for context in contexts]
+        for tab in pages:
+            tab.set_default_timeout(60_000)
+        run_ids = [start_run(tab, app_url) for tab in pages]
+        assert run_ids[0] != run_ids[1]
+        for tab, run_id in zip(pages, run_ids):
+            wait_for_points(tab, "train_loss_curve", 0, FIRST_RUN_TIMEOUT_MS)
+            assert run_id in tab.locator("[data-testid='stCaptionContainer']", has_text="Run ").first.inner_text()
+        for tab in pages:
+            tab.locator(".st-key-train_stop button").click()
+        for tab in pages:
+            status_tile(tab, "Stopped").wait_for(timeout=LIVE_TIMEOUT_MS)
+    finally:
+        for context in contexts:
+            context.close()

@@ -1,0 +1,200 @@
+"""An in-memory job manager with the API of ``ae_core.jobs.JobManager``, for UI tests.
+
+It trains nothing: tests create runs, add metric rows and snapshots, and
+change statuses by hand, then check what the pages draw and which calls they
+made. ``fail(method, error)`` makes a method raise, to test error display.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ae_core.config import TrainConfig
+from ae_core.errors import RunNotFound
+from ae_core.runs import MetricRow, RunRecord, RunStatus, validate_run_id
+
+SNAPSHOT_KINDS = ("reconstruction", "latent")
+
+
+class FakeJobManager:
+    """Same methods and errors as the real manager; state lives in dicts."""
+
+    def __init__(self, home: Path | None = None, steps_per_epoch: int = 10) -> None:
+        self.home = home
+        self.steps_per_epoch = steps_per_epoch
+        self.runs: dict[str, RunRecord] = {}
+        self.metrics: dict[str, list[MetricRow]] = {}
+        self.snapshots: dict[tuple[str, str], dict[str, Any]] = {}
+        self.model_files: dict[str, Path] = {}
+        self.submitted: list[TrainConfig] = []
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.errors: dict[str, BaseException] = {}
+        self._lock = threading.Lock()
+        self._clock = time.time() - 3600.0
+
+    # --- the JobManager API -------------------------------------------------
+    def submit(self, config: TrainConfig) -> str:
+        self._enter("submit", config)
+        if not isinstance(config, TrainConfig):
+            raise ValueError(f"config must be a TrainConfig; got {type(config).__name__}")
+        self.submitted.append(config)
+        return self.add_run(config, status=RunStatus.QUEUED)
+
+    def list_runs(self) -> list[RunRecord]:
+        self._enter("list_runs")
+        with self._lock:
+            return sorted(self.runs.values(), key=lambda record: record.created_at, reverse=True)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        self._enter("get_run", run_id)
+        return self._record(run_id)
+
+    def metrics_since(self, run_id: str, after_seq: int = 0) -> list[MetricRow]:
+        self._enter("metrics_since", run_id, after_seq)
+        self._record(run_id)
+        with self._lock:
+            return [row for row in self.metrics.get(run_id, []) if row.seq > after_seq]
+
+    def latest_snapshot(self, run_id: str, kind: str) -> dict[str, Any] | None:
+        self._enter("latest_snapshot", run_id, kind)
+        if kind not in SNAPSHOT_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(map(repr, SNAPSHOT_KINDS))}; got {kind!r}")
+        self._record(run_id)
+        return self.snapshots.get((run_id, kind))
+
+    def cancel(self, run_id: str) -> None:
+        self._enter("cancel", run_id)
+        if self._record(run_id).status.is_active:
+            self.set_status(run_id, RunStatus.CANCELLED)
+
+    def delete(self, run_id: str) -> None:
+        self._enter("delete", run_id)
+        self._record(run_id)
+        with self._lock:
+            del self.runs[run_id]
+            self.metrics.pop(run_id, None)
+
+    def resume(self, run_id: str) -> str:
+        self._enter("resume", run_id)
+        record = self._record(run_id)
+        if record.status not in (RunStatus.INTERRUPTED, RunStatus.CANCELLED):
+            raise ValueError(f"run {run_id} is {record.status.value}; only an interrupted or cancelled run "
+                             "can be resumed")
+        self.set_status(run_id, RunStatus.RUNNING)
+        return run_id
+
+    def model_path(self, run_id: str) -> Path | None:
+        self._enter("model_path", run_id)
+        self._record(run_id)
+        return self.model_files.get(run_id)
+
+    def config_path(self, run_id: str) -> Path:
+        self._enter("config_path", run_id)
+        record = self._record(run_id)
+        if self.home is None:
+            raise RunNotFound(f"no folder for run {run_id}")
+        path = self.home / run_id / "config.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record.config.to_dict(), indent=2), encoding="utf-8")
+        return path
+
+    def shutdown(self) -> None:
+        self._enter("shutdown")
+
+    # --- helpers for tests ---------------------------------------------------
+    def fail(self, method: str, error: BaseException | None) -> None:
+        """Make ``method`` raise ``error`` from now on (None: stop failing)."""
+        if error is None:
+            self.errors.pop(method, None)
+        else:
+            self.errors[method] = error
+
+    def called(self, method: str) -> list[tuple[Any, ...]]:
+        """The arguments of every call to ``method`` so far."""
+        return [args for name, args in self.calls if name == method]
+
+    def add_run(self, config: TrainConfig | None = None, *, status: RunStatus = RunStatus.RUNNING,
+                **fields: Any) -> str:
+        """Create a run record directly and return its id."""
+        config = config or TrainConfig()
+        with self._lock:
+            self._clock += 60.0
+            run_id = uuid.uuid4().hex
+            progress = {"epoch": 0, "step": 0, "num_epochs": config.num_epochs,
+                        "steps_per_epoch": self.steps_per_epoch}
+            values: dict[str, Any] = {"created_at": self._clock, "progress": progress}
+            if status is not RunStatus.QUEUED:
+                values["started_at"] = self._clock + 1.0
+            values.update(fields)
+            self.runs[run_id] = RunRecord(run_id=run_id, status=status, config=config, **values)
+            self.metrics[run_id] = []
+        return run_id
+
+    def set_status(self, run_id: str, status: RunStatus, **fields: Any) -> None:
+        with self._lock:
+            record = self.runs[run_id]
+            values = {**record.__dict__, "status": status, **fields}
+            if not status.is_active and values.get("finished_at") is None:
+                values["finished_at"] = (record.started_at or record.created_at) + 30.0
+            self.runs[run_id] = RunRecord(**values)
+
+    def advance(self, run_id: str, *, batches: int = 5, end_epoch: bool = True, seed: int = 0) -> None:
+        """Pretend the run trained ``batches`` more batches (and maybe finished an epoch)."""
+        record = self._record(run_id)
+        rng = np.random.default_rng(seed + len(self.metrics[run_id]))
+        with self._lock:
+            rows = self.metrics[run_id]
+            step = int(record.progress.get("step", 0))
+            epoch = int(record.progress.get("epoch", 0))
+            for _ in range(batches):
+                step += 1
+                rows.append(MetricRow(len(rows) + 1, "batch", "loss", 0.3 / step + 0.05, epoch, step, step * 0.1))
+            if end_epoch:
+                epoch += 1
+                for metric_key, value in (("loss", 0.2 / epoch), ("val_loss", 0.22 / epoch),
+                                          ("mse", 0.05 / epoch), ("val_mse", 0.06 / epoch)):
+                    rows.append(MetricRow(len(rows) + 1, "epoch", metric_key, value, epoch, step, step * 0.1))
+            progress = {**record.progress, "epoch": epoch, "step": step}
+        self.set_status(run_id, RunStatus.RUNNING if record.status is RunStatus.QUEUED else record.status,
+                        progress=progress)
+        self.snapshots[(run_id, "reconstruction")] = _reconstruction(record.config, rng, epoch, step)
+        self.snapshots[(run_id, "latent")] = _latent(record.config, rng, epoch, step)
+
+    def _enter(self, method: str, *args: Any) -> None:
+        self.calls.append((method, args))
+        error = self.errors.get(method)
+        if error is not None:
+            raise error
+
+    def _record(self, run_id: str) -> RunRecord:
+        validate_run_id(run_id)
+        with self._lock:
+            if run_id not in self.runs:
+                raise RunNotFound(f"no run with id {run_id}")
+            return self.runs[run_id]
+
+
+def _reconstruction(config: TrainConfig, rng: np.random.Generator, epoch: int, step: int) -> dict[str, Any]:
+    shape = (16, *config.image_shape)
+    originals = rng.integers(0, 256, size=shape, dtype=np.uint8)
+    noise = rng.integers(-20, 21, size=shape)
+    reconstructions = np.clip(originals.astype(int) + noise, 0, 255).astype(np.uint8)
+    inputs = None
+    if config.model.noise != "none":
+        inputs = np.clip(originals.astype(int) - noise * 3, 0, 255).astype(np.uint8)
+    return {"epoch": epoch, "step": step, "indices": np.arange(16), "originals": originals, "inputs": inputs,
+            "reconstructions": reconstructions}
+
+
+def _latent(config: TrainConfig, rng: np.random.Generator, epoch: int, step: int, count: int = 200) -> dict[str, Any]:
+    labels = np.arange(count) % 10
+    centres = rng.normal(size=(10, config.model.latent_dim)) * 4
+    codes = (centres[labels] + rng.normal(size=(count, config.model.latent_dim))).astype(np.float32)
+    return {"epoch": epoch, "step": step, "indices": np.arange(count) * 3, "codes": codes, "labels": labels}
