@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-AUGMENTATIONS = ("crop", "flip", "rotate")
+from ae_core.config import AUGMENTATIONS
+
 CROP_PADDING = 4
 ROTATION_FRACTION = 0.05  # of a full turn: about +-18 degrees
 CONV_FILTERS = (32, 64, 128)
@@ -55,24 +56,30 @@ def _head(x: Any, num_classes: int) -> Any:
     return keras.layers.Dense(num_classes, activation="softmax", name="class_probabilities")(x)
 
 
-def _compile(model: Any, learning_rate: float) -> Any:
+def _compile(model: Any, learning_rate: float, optimizer: str = "adam", steps_per_execution: int = 1) -> Any:
     import keras
 
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy",
-                  metrics=["accuracy"])
+    classes = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
+    if optimizer not in classes:
+        raise ValueError(f"optimizer must be one of {', '.join(map(repr, classes))}; got {optimizer!r}")
+    model.compile(optimizer=classes[optimizer](learning_rate), loss="categorical_crossentropy",
+                  metrics=["accuracy"], steps_per_execution=steps_per_execution)
     return model
 
 
 def build_cnn(image_shape: tuple[int, int, int], num_classes: int, *, augment: tuple[str, ...] = (),
-              learning_rate: float = 1e-3, seed: int = 0) -> Any:
+              learning_rate: float = 1e-3, seed: int = 0, optimizer: str = "adam",
+              steps_per_execution: int = 1) -> Any:
     """The reference CNN, compiled (Adam, categorical cross-entropy, accuracy).
 
     Args:
         image_shape: (H, W, C) of float images in [0, 1]; at least 22x22 for three blocks.
         num_classes: outputs of the softmax.
         augment: any of "crop", "flip", "rotate".
-        learning_rate: Adam's learning rate.
+        learning_rate: the optimizer's learning rate.
         seed: seeds the weights and the augmentation.
+        optimizer: "adam" (the reference), "sgd" or "rmsprop".
+        steps_per_execution: batches per call of the compiled train step (fewer Python round trips).
 
     Returns:
         The compiled ``keras.Model``.
@@ -92,34 +99,56 @@ def build_cnn(image_shape: tuple[int, int, int], num_classes: int, *, augment: t
         x = keras.layers.Conv2D(filters, 3, activation="relu", name=f"conv_{index}")(x)
         x = keras.layers.MaxPooling2D(2, name=f"pool_{index}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    return _compile(keras.Model(inputs, _head(x, num_classes), name="reference_cnn"), learning_rate)
+    return _compile(keras.Model(inputs, _head(x, num_classes), name="reference_cnn"), learning_rate, optimizer,
+                    steps_per_execution)
 
 
 def encoder_classifier(encoder: Any, num_classes: int, *, learning_rate: float = 1e-3, trainable: bool = True,
-                       seed: int = 0) -> Any:
+                       seed: int = 0, augment: tuple[str, ...] = (), optimizer: str = "adam",
+                       steps_per_execution: int = 1) -> Any:
     """A trained encoder plus Dense(128, relu) and a softmax, compiled like the CNN.
 
     Args:
         encoder: the autoencoder's ``encoder`` (image -> code); its weights are copied, so
             fine-tuning leaves the autoencoder itself unchanged.
         num_classes: outputs of the softmax.
-        learning_rate: Adam's learning rate.
+        learning_rate: the optimizer's learning rate.
         trainable: fine-tune the encoder too (True) or train only the head (False).
-        seed: seeds the head's weights.
+        seed: seeds the head's weights and the augmentation.
+        augment: any of "crop", "flip", "rotate", applied in front of the encoder.
+        optimizer, steps_per_execution: as for ``build_cnn``.
+
+    Raises:
+        ValueError: for an unknown augmentation or optimizer.
     """
     import keras
 
+    _check_augment(augment)
     keras.utils.set_random_seed(seed)
     copy = keras.models.clone_model(encoder)
     copy.set_weights(encoder.get_weights())
     copy.trainable = trainable
-    inputs = keras.Input(tuple(encoder.input_shape[1:]), name="image")
-    return _compile(keras.Model(inputs, _head(copy(inputs), num_classes), name="encoder_classifier"), learning_rate)
+    image_shape = tuple(encoder.input_shape[1:])
+    inputs = keras.Input(image_shape, name="image")
+    x = _augmentation(inputs, image_shape, augment, seed)
+    return _compile(keras.Model(inputs, _head(copy(x), num_classes), name="encoder_classifier"), learning_rate,
+                    optimizer, steps_per_execution)
 
 
-def _dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batch_size: int, *, shuffle: bool,
-             seed: int) -> Any:
-    """(float image, one-hot label) batches, scaled from uint8 one batch at a time."""
+def labelled_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, batch_size: int, *, shuffle: bool,
+                     seed: int = 0) -> Any:
+    """(float image, one-hot label) batches, scaled from uint8 one batch at a time.
+
+    Args:
+        images: uint8 (N, H, W, C); labels: int (N,).
+        num_classes: length of the one-hot vectors.
+        batch_size: examples per batch.
+        shuffle: reshuffle every epoch (training) or keep the order (evaluation).
+        seed: the shuffle's seed.
+
+    Returns:
+        A prefetched ``tf.data.Dataset``.
+    """
     import tensorflow as tf
 
     source, targets = tf.constant(images), tf.one_hot(tf.constant(labels), num_classes)
@@ -165,11 +194,11 @@ def fit_classifier(model: Any, x_train: np.ndarray, y_train: np.ndarray, x_test:
         callbacks.append(keras.callbacks.LambdaCallback(
             on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})))
     start = time.perf_counter()
-    history = model.fit(_dataset(x_train, y_train, num_classes, batch_size, shuffle=True, seed=seed),
-                        validation_data=_dataset(x_test, y_test, num_classes, batch_size, shuffle=False, seed=seed),
-                        epochs=num_epochs, callbacks=callbacks, shuffle=False, verbose=0)
+    validation = labelled_dataset(x_test, y_test, num_classes, batch_size, shuffle=False, seed=seed)
+    history = model.fit(labelled_dataset(x_train, y_train, num_classes, batch_size, shuffle=True, seed=seed),
+                        validation_data=validation, epochs=num_epochs, callbacks=callbacks, shuffle=False, verbose=0)
     seconds = time.perf_counter() - start
-    probabilities = model.predict(_dataset(x_test, y_test, num_classes, 512, shuffle=False, seed=seed), verbose=0)
+    probabilities = model.predict(labelled_dataset(x_test, y_test, num_classes, 512, shuffle=False), verbose=0)
     predicted = probabilities.argmax(axis=1)
     confusion = confusion_matrix(y_test, predicted, labels=list(range(num_classes)))
     return FitResult(float(np.mean(predicted == y_test)), confusion,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import typing
 from dataclasses import dataclass, field
 
@@ -27,6 +28,12 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop")
 ACTIVATIONS = ("relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid", "leaky_relu", "linear")
 OUTPUT_ACTIVATIONS = ("sigmoid", "linear", "relu")
 NOISE_TYPES = ("none", "gaussian", "masking")
+TASKS = ("reconstruct", "classify")
+CLASSIFIERS = ("cnn", "encoder_head")
+AUGMENTATIONS = ("crop", "flip", "rotate")
+# The service's run ids: 32 lowercase hex digits (``ae_core.runs`` re-exports this;
+# it lives here because runs.py imports this module, not the other way round).
+RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 
 MAX_LATENT_DIM = 1024
 MAX_LAYER_SIZE = 8192
@@ -159,6 +166,13 @@ class TrainConfig:
     the first N training examples. ``exclude_class`` removes one class from the
     training split (validation and test keep it), for the anomaly demo: a model
     that never saw a class should reconstruct it worse.
+
+    ``task`` is ``"reconstruct"`` (train the autoencoder described by ``model``)
+    or ``"classify"`` (train an image classifier; ``model`` is then unused).
+    A classify run trains ``classifier``: ``"cnn"``, the reference CNN, or
+    ``"encoder_head"``, the encoder of the finished autoencoder run
+    ``source_run_id`` plus a dense head, fine-tuned. ``augment`` (classify only)
+    picks random ``"crop"``, ``"flip"`` and ``"rotate"`` of the training images.
     """
 
     dataset: str = "mnist_sample"
@@ -172,6 +186,10 @@ class TrainConfig:
     validation_fraction: float = 0.1
     grayscale: bool = False
     exclude_class: int | None = None
+    task: str = "reconstruct"
+    classifier: str = "cnn"
+    augment: tuple[str, ...] = ()
+    source_run_id: str | None = None
 
     def __post_init__(self) -> None:
         check_choice("dataset", self.dataset, tuple(DATASETS))
@@ -192,6 +210,32 @@ class TrainConfig:
         if self.exclude_class is not None:
             check_int("exclude_class", self.exclude_class, 0, DATASETS[self.dataset].num_classes - 1)
         check_input_shape(self.model, self.image_shape)
+        self._check_task()
+
+    def _check_task(self) -> None:
+        check_choice("task", self.task, TASKS)
+        check_choice("classifier", self.classifier, CLASSIFIERS)
+        if not isinstance(self.augment, tuple) or len(set(self.augment)) != len(self.augment) \
+                or any(name not in AUGMENTATIONS for name in self.augment):
+            _fail("augment", self.augment,
+                  "a list of distinct names drawn from " + ", ".join(repr(name) for name in AUGMENTATIONS))
+        if self.source_run_id is not None and (not isinstance(self.source_run_id, str)
+                                               or not RUN_ID_PATTERN.match(self.source_run_id)):
+            _fail("source_run_id", self.source_run_id, "a run id of 32 lowercase hex digits, or null")
+        if self.task == "reconstruct":
+            # Classifier settings on an autoencoder run would be silently ignored; refuse them instead.
+            if self.augment:
+                _fail("augment", self.augment, "empty for task 'reconstruct' (augmentation is for classifiers)")
+            if self.source_run_id is not None:
+                _fail("source_run_id", self.source_run_id, "null for task 'reconstruct'")
+            return
+        if self.exclude_class is not None:
+            _fail("exclude_class", self.exclude_class, "null for task 'classify' (every class must be learned)")
+        if self.classifier == "encoder_head" and self.source_run_id is None:
+            _fail("source_run_id", self.source_run_id,
+                  "the id of a finished autoencoder run for classifier 'encoder_head'")
+        if self.classifier == "cnn" and self.source_run_id is not None:
+            _fail("source_run_id", self.source_run_id, "null for classifier 'cnn', which starts from scratch")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:

@@ -22,6 +22,8 @@ import logging
 from multiprocessing.connection import Connection
 from typing import Any, Mapping, Protocol
 
+import numpy as np
+
 from ae_core.runs import RunStatus
 from ae_core.store import SNAPSHOT_KINDS, RunStore
 
@@ -114,9 +116,19 @@ def _row(kind: str, key: str, value: Any, event: Mapping[str, Any]) -> dict[str,
 
 
 def _plain(result: Mapping[str, Any]) -> dict[str, Any]:
-    """Result metrics as JSON-ready Python numbers (numpy scalars are not JSON)."""
+    """Result metrics as JSON-ready Python values (numpy scalars are not JSON).
+
+    Numbers become floats; lists and arrays (a classifier's confusion matrix)
+    become nested lists of numbers; anything else becomes its text.
+    """
     plain: dict[str, Any] = {}
     for key, value in result.items():
+        if isinstance(value, (list, tuple, np.ndarray)):
+            array = np.asarray(value)
+            if array.dtype.kind in "iubf":  # whole numbers stay whole (counts), others become floats
+                whole = array.dtype.kind in "iub"
+                plain[str(key)] = (array.astype(np.int64) if whole else array.astype(float)).tolist()
+                continue
         try:
             plain[str(key)] = float(value)
         except (TypeError, ValueError):

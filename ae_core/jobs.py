@@ -117,14 +117,22 @@ class JobManager:
     def submit(self, config: TrainConfig | Mapping[str, Any]) -> str:
         """Queue a run and return its id at once.
 
+        A classifier that fine-tunes an encoder is checked against its source
+        run here, so a wrong source is refused before anything is queued.
+
         Raises:
-            ValueError: for an invalid config (nothing is queued).
+            ValueError: for an invalid config (nothing is queued), or a
+                ``source_run_id`` that is not a finished autoencoder run on
+                images of the same shape.
+            RunNotFound: for a ``source_run_id`` the store does not know.
         """
         if isinstance(config, Mapping):
             config = TrainConfig.from_dict(config)
         if not isinstance(config, TrainConfig):
             raise ValueError(f"config must be a TrainConfig or a dict of its fields; got {type(config).__name__}")
         self._check_open()
+        if config.source_run_id is not None:
+            self._check_source(config)
         run_id = self.store.create_run(config, owner=self.owner)
         self._supervisor.allow_retry()  # also wakes it: a broken worker start gets one more try per submit
         return run_id
@@ -212,6 +220,18 @@ class JobManager:
 
     def __exit__(self, *exc_info: object) -> None:
         self.shutdown()
+
+    def _check_source(self, config: TrainConfig) -> None:
+        source_id = str(config.source_run_id)
+        source = self.store.get_run(source_id)
+        if source.config.task != "reconstruct":
+            raise ValueError(f"source_run_id must name an autoencoder run; run {source_id} is a classifier run")
+        if source.status is not RunStatus.FINISHED or not self.store.model_path(source_id).is_file():
+            raise ValueError(f"source_run_id must name a FINISHED autoencoder run with a saved model; run "
+                             f"{source_id} is {source.status.value}")
+        if source.config.image_shape != config.image_shape:
+            raise ValueError(f"source_run_id must name a run trained on {config.image_shape} images; run "
+                             f"{source_id} was trained on {source.config.image_shape}")
 
     def _check_open(self) -> None:
         if self._closed:

@@ -39,13 +39,15 @@ class LiveProgress(keras.callbacks.Callback):
         should_stop: polled after every batch; True ends training cleanly.
         steps_per_epoch: batches in one epoch, to number global steps.
         recon_images, latent_images, latent_labels, latent_indices: the fixed
-            validation images (uint8) the snapshots follow.
+            validation images (uint8) the snapshots follow; left out (None),
+            no snapshots are sent (a classifier has no reconstructions).
         clock: monotonic seconds, replaceable in tests.
     """
 
     def __init__(self, bundle: Any, on_event: Callable[[Event], None], should_stop: Callable[[], bool], *,
-                 steps_per_epoch: int, recon_images: np.ndarray, recon_indices: np.ndarray,
-                 latent_images: np.ndarray, latent_labels: np.ndarray, latent_indices: np.ndarray,
+                 steps_per_epoch: int, recon_images: np.ndarray | None = None,
+                 recon_indices: np.ndarray | None = None, latent_images: np.ndarray | None = None,
+                 latent_labels: np.ndarray | None = None, latent_indices: np.ndarray | None = None,
                  corrupt: Callable[[np.ndarray], np.ndarray] | None = None, initial_epoch: int = 0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
@@ -117,7 +119,9 @@ class LiveProgress(keras.callbacks.Callback):
         self.emit_snapshots(epoch=epoch + 1)
 
     def emit_snapshots(self, epoch: int | None = None) -> None:
-        """Send a reconstruction and a latent snapshot of the fixed images."""
+        """Send a reconstruction and a latent snapshot of the fixed images (if there are any)."""
+        if self.recon_images is None or self.latent_images is None:
+            return
         started = self.clock()
         epoch = self.epoch if epoch is None else epoch
         originals = self.recon_images

@@ -66,8 +66,12 @@ def psnr_from_mse(mse: float) -> float:
 
 def train(config: TrainConfig, on_event: Callable[[Event], None] = _ignore,
           should_stop: Callable[[], bool] = _never, *, checkpoint_dir: Path | str | None = None,
-          resume: bool = False, splits: Splits | None = None) -> TrainResult:
-    """Train one autoencoder, emitting live events.
+          resume: bool = False, splits: Splits | None = None,
+          source_model: Path | str | None = None) -> TrainResult:
+    """Train one autoencoder (or, for ``task="classify"``, one classifier), emitting live events.
+
+    A classify config is handed to ``ae_core.classify_training.train_classifier``,
+    which returns a ``ClassifyResult`` with the same fields.
 
     Args:
         config: the whole run.
@@ -78,6 +82,8 @@ def train(config: TrainConfig, on_event: Callable[[Event], None] = _ignore,
         resume: continue from the checkpoint in ``checkpoint_dir``, if any.
         splits: already loaded data (tests pass tiny data); by default the
             dataset named in ``config`` is loaded.
+        source_model: for a classify run fine-tuning an encoder, the source
+            autoencoder run's ``model.keras``.
 
     Returns:
         A ``TrainResult``. A diverging loss or a stop request is a result,
@@ -85,7 +91,13 @@ def train(config: TrainConfig, on_event: Callable[[Event], None] = _ignore,
 
     Raises:
         DatasetUnavailable: when the dataset is not on this machine.
+        RunNotFound: for a classify run whose source model is missing.
     """
+    if config.task == "classify":
+        from ae_core.classify_training import train_classifier
+
+        return train_classifier(config, on_event, should_stop, checkpoint_dir=checkpoint_dir, resume=resume,
+                                splits=splits, source_model=source_model)
     keras.utils.set_random_seed(config.seed)
     if splits is None:
         splits = load_dataset(config.dataset, train_limit=config.train_limit,

@@ -125,9 +125,14 @@ def run_job(job: Job, trainer: Trainer, sink: EventSink, should_stop: Callable[[
     try:
         checkpoint_dir = run_dir / CHECKPOINT_DIRNAME
         resume = job.resume and (checkpoint_dir / CHECKPOINT_STATE_FILENAME).is_file()
-        result = trainer(TrainConfig.from_dict(job.config), on_event=on_event,
-                         should_stop=lambda: bool(closed) or should_stop(),
-                         checkpoint_dir=checkpoint_dir, resume=resume)
+        config = TrainConfig.from_dict(job.config)
+        options: dict[str, Any] = {}
+        if config.source_run_id is not None:
+            # Run folders are siblings under the store's runs/ folder, so the source
+            # run's model is found without the worker knowing the store.
+            options["source_model"] = run_dir.parent / config.source_run_id / MODEL_FILENAME
+        result = trainer(config, on_event=on_event, should_stop=lambda: bool(closed) or should_stop(),
+                         checkpoint_dir=checkpoint_dir, resume=resume, **options)
         end = {"type": "end", "status": result.status, "message": result.message,
                "result": dict(result.metrics or {}), **held_end}
         if end["status"] == "finished" and getattr(result, "model", None) is not None:
@@ -142,10 +147,14 @@ def run_job(job: Job, trainer: Trainer, sink: EventSink, should_stop: Callable[[
 
 
 def _save_model(model: Any, path: Path) -> None:
-    from ae_core.models import save_autoencoder  # imported here: only real runs have a model
-
+    """Save an autoencoder bundle (with its config) or a plain Keras classifier, atomically."""
     partial = path.with_name("partial-" + path.name)
-    save_autoencoder(model, partial)
+    if hasattr(model, "autoencoder"):
+        from ae_core.models import save_autoencoder  # imported here: only real runs have a model
+
+        save_autoencoder(model, partial)
+    else:
+        model.save(partial, overwrite=True)
     os.replace(partial, path)
 
 

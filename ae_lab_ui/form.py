@@ -51,6 +51,7 @@ ARCH_TITLES = {
 }
 LOSS_TITLES = {"mse": "Mean squared error", "bce": "Binary cross-entropy"}
 NOISE_TITLES = {"none": "None", "gaussian": "Gaussian noise", "masking": "Masking (drop pixels)"}
+CLASSIFIER_TITLES = {"cnn": "CNN", "encoder_head": "encoder + dense head"}
 
 DEFAULTS: dict[str, Any] = {
     "arch": "dense",
@@ -188,9 +189,23 @@ def build_config(dataset: str, values: Mapping[str, Any]) -> TrainConfig:
 
 def describe(config: TrainConfig) -> str:
     """A one-line summary of a run's setup, for titles and lists."""
+    if config.task == "classify":
+        parts = [DATASETS[config.dataset].title.split(" (")[0], architecture(config)]
+        if config.source_run_id:
+            parts.append(f"from run {config.source_run_id[:8]}")
+        if config.augment:
+            parts.append("augmented: " + ", ".join(config.augment))
+        return " · ".join(parts)
     model = config.model
     parts = [DATASETS[config.dataset].title.split(" (")[0], ARCH_TITLES.get(model.arch, model.arch),
              f"latent {model.latent_dim}"]
     if model.noise != "none":
         parts.append(f"{model.noise} noise {model.noise_level:g}")
     return " · ".join(parts)
+
+
+def architecture(config: TrainConfig) -> str:
+    """What a run trains, in a few words: an autoencoder's architecture, or "classify · CNN"."""
+    if config.task == "classify":
+        return f"classify · {CLASSIFIER_TITLES.get(config.classifier, config.classifier)}"
+    return ARCH_TITLES.get(config.model.arch, config.model.arch)

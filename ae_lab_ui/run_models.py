@@ -43,9 +43,12 @@ class MapData:
 
 
 def explorable(runs: list[RunRecord]) -> list[RunRecord]:
-    """Runs worth opening: finished ones, and ones still training (their last checkpoint)."""
-    return [record for record in runs
-            if record.status in (RunStatus.FINISHED, RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.INTERRUPTED)]
+    """Autoencoder runs worth opening: finished ones, and ones still training (their last checkpoint).
+
+    Classifier runs are left out: they have no decoder and no latent space to explore.
+    """
+    return [record for record in runs if record.config.task == "reconstruct"
+            and record.status in (RunStatus.FINISHED, RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.INTERRUPTED)]
 
 
 def model_file(manager: JobService, run_id: str) -> Path:

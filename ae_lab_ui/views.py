@@ -21,7 +21,7 @@ from threadpoolctl import ThreadpoolController
 from ae_core import projection
 from ae_core.datasets import DATASETS
 from ae_core.runs import RunRecord, RunStatus
-from ae_lab_ui import figures
+from ae_lab_ui import classify_views, figures
 from ae_lab_ui.live import SLOW_METHODS, MetricHistory, ProjectionCache, format_seconds, progress_of
 from ae_lab_ui.services import JobService, attempt
 
@@ -89,7 +89,10 @@ def render_status(record: RunRecord, history: MetricHistory | None) -> None:
     epochs = f"{progress.epoch} / {progress.num_epochs}" if progress.num_epochs else str(progress.epoch)
     tiles[1].metric("Epochs done", epochs, border=True)
     tiles[2].metric("Train loss", _number(train_loss), border=True)
-    if record.status is RunStatus.FINISHED and "test_mse" in result:
+    if record.status is RunStatus.FINISHED and "test_accuracy" in result:
+        tiles[3].metric("Test accuracy", f"{result['test_accuracy']:.1%}", border=True)
+        tiles[4].metric("Test loss", _number(result.get("test_loss")), border=True)
+    elif record.status is RunStatus.FINISHED and "test_mse" in result:
         tiles[3].metric("Test MSE", _number(result.get("test_mse"), 5), border=True)
         psnr = result.get("test_psnr")
         tiles[4].metric("Test PSNR", "—" if psnr is None else f"{psnr:.1f} dB", border=True)
@@ -167,8 +170,16 @@ def render_latent(record: RunRecord, snapshot: dict[str, Any] | None, cache: Pro
 
 def render_run(manager: JobService, record: RunRecord, history: MetricHistory, cache: ProjectionCache, *,
                key_prefix: str, live: bool, log_scale: bool = False) -> None:
-    """Status, loss curve, reconstructions and latent map of one run."""
+    """Status, loss curve, reconstructions and latent map of one run (accuracy and confusion for a classifier)."""
     render_status(record, history)
+    if record.config.task == "classify":
+        left, right = st.columns(2, gap="large")
+        with left:
+            render_loss(record, history, key_prefix=key_prefix, log_scale=log_scale)
+        with right:
+            classify_views.render_accuracy(history, key_prefix=key_prefix)
+        classify_views.render_confusion(record, key_prefix=key_prefix)
+        return
     left, right = st.columns([3, 2], gap="large")
     with left:
         render_loss(record, history, key_prefix=key_prefix, log_scale=log_scale)

@@ -1,27 +1,33 @@
-"""Classify page: do a trained autoencoder's codes help classify images?
+"""Classify page: do a trained autoencoder's codes help classify images? Four answers side by side.
 
 The two logistic-regression probes (raw pixels, and the run's codes) are fitted here on
 a fixed sample of the run's data (at most 5,000 training and 2,000 test images) in a few
-seconds, and cached per model file. The two neural classifiers (the encoder with a
-fine-tuned dense head, and the reference CNN) train for minutes; the job service does
-not run classifier jobs yet, so they are trained with ``bench/bench_classify.py``.
+seconds, and cached per model file. The two neural classifiers (the reference CNN, and
+the run's encoder with a dense head, fine-tuned) train for minutes, so they are
+submitted to the job service as classifier runs and watched live here, like the Train
+page watches an autoencoder; their finished results fill the rest of the table.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from ae_core.codes_study import METHOD_TITLES
+from ae_core.config import AUGMENTATIONS
 from ae_core.datasets import DATASETS, load_dataset
 from ae_core.runs import RunStatus
-from ae_lab_ui import form, run_models
-from ae_lab_ui.services import attempt, get_manager
+from ae_lab_ui import classify_views, form, run_models, views
+from ae_lab_ui.live import MetricHistory, ProjectionCache
+from ae_lab_ui.services import attempt, get_manager, show_error
 
 TRAIN_LIMIT, TEST_LIMIT = 5000, 2000
 PROBES = ("pixels_logistic", "codes_logistic")
+LIVE_SECONDS = 1.0
+ERROR_KEY = "classify_pending_error"
+SEEN_KEY = "classify_seen_active"
+AUGMENT_TITLES = {"crop": "random crop", "flip": "horizontal flip", "rotate": "small rotation"}
 
 
 def _splits(dataset: str, grayscale: bool):  # -> ae_core.datasets.Splits
@@ -47,23 +53,52 @@ def code_probe(path: str, mtime: float, dataset: str, grayscale: bool):  # -> ae
                      test_limit=TEST_LIMIT, max_iter=200)[0]
 
 
-def confusion_figure(confusion, class_names, title: str) -> go.Figure:
-    figure = go.Figure(go.Heatmap(z=confusion, x=list(class_names), y=list(class_names), colorscale="Blues",
-                                  hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
-                                  texttemplate="%{z}", showscale=False))
-    figure.update_layout(title=title, height=460, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                         xaxis={"title": "predicted", "type": "category"},
-                         yaxis={"title": "true", "autorange": "reversed", "type": "category"})
-    return figure
+def _start(source_id: str) -> None:
+    """Submit the chosen classifier (a button callback: errors are kept for the page to show)."""
+    state = st.session_state
+    try:
+        source = manager.get_run(source_id)
+        config = classify_views.classify_config(
+            source, state["classify_kind"], num_epochs=state["classify_epochs"],
+            batch_size=state["classify_batch_size"], augment=state["classify_augment"],
+            train_limit=state["classify_train_limit"])
+        manager.submit(config)
+    except Exception as error:  # noqa: BLE001 - shown in plain words by show_error
+        state[ERROR_KEY] = error
+
+
+def live_classifiers(source_id: str) -> None:
+    """The newest CNN and encoder-head runs of this autoencoder run, redrawn every second while one trains."""
+    fresh = attempt(manager.list_runs, what="list the runs") or []
+    source = next((record for record in fresh if record.run_id == source_id), None)
+    shown = classify_views.newest(classify_views.related_runs(fresh, source), finished=False) if source else {}
+    if not shown:
+        st.info("No classifier has been trained on this run's data yet.", icon=":material/model_training:")
+    histories: dict[str, MetricHistory] = st.session_state.setdefault("classify_histories", {})
+    for kind, record in shown.items():
+        with st.container(border=True, key=f"classify_live_{kind}"):
+            st.markdown(f"**{METHOD_TITLES[classify_views.STUDY_METHODS[kind]]}** · {form.describe(record.config)}")
+            history = histories.setdefault(record.run_id, MetricHistory(record.run_id))
+            attempt(lambda: history.refresh(manager.metrics_since), what="read the metrics")
+            views.render_run(manager, record, history, ProjectionCache(), key_prefix=f"classify_{kind}",
+                             live=record.status.is_active)
+    active = any(record.status.is_active for record in shown.values())
+    # When a classifier finishes, redraw the whole page once so the table takes in its result.
+    if st.session_state.get(SEEN_KEY) and not active:
+        st.session_state[SEEN_KEY] = False
+        st.rerun(scope="app")
 
 
 st.title("Do autoencoder codes help classify?")
-st.markdown("A straight line (logistic regression) is fitted once on the raw pixels and once on the codes of a "
-            "trained autoencoder. Codes that score close to the pixels, with far fewer numbers, kept what the "
-            "class depends on. On MNIST they come close but do not beat the pixels; the CNN does.")
+st.markdown("Four ways to classify the same images: logistic regression on the raw pixels and on the codes of a "
+            "trained autoencoder, that autoencoder's encoder with a dense head fine-tuned on the labels, and the "
+            "reference CNN. On MNIST the codes come close to the pixels but do not beat them; the CNN does.")
 manager = get_manager()
+if ERROR_KEY in st.session_state:
+    show_error(st.session_state.pop(ERROR_KEY), what="start the classifier")
 runs = attempt(manager.list_runs, what="list the runs")
-finished = {record.run_id: record for record in runs or [] if record.status is RunStatus.FINISHED}
+finished = {record.run_id: record for record in runs or []
+            if record.status is RunStatus.FINISHED and record.config.task == "reconstruct"}
 if not finished:
     if runs is not None:
         st.info("Finish a run on the Train page first; its codes are what gets tested here.",
@@ -80,24 +115,51 @@ if path is not None:
     entries = attempt(lambda: [pixel_probe(config.dataset, config.grayscale),
                                code_probe(str(path), path.stat().st_mtime, config.dataset, config.grayscale)],
                       what="fit the probes")
+related = classify_views.related_runs(runs or [], finished[run_id])
+trained = classify_views.newest(related, finished=True)
 if entries:
+    pixels, codes = entries
     table = [{"method": entry.title, "numbers per image": entry.num_features, "test accuracy": entry.accuracy,
-              "seconds": round(entry.seconds, 1)} for entry in entries]
+              "training images": entry.num_train, "test images": entry.num_test,
+              "seconds": round(entry.seconds, 1), "run": "fitted here"} for entry in entries]
+    table += [classify_views.table_row(METHOD_TITLES[classify_views.STUDY_METHODS[kind]], trained.get(kind),
+                                       pixels.num_features) for kind in ("encoder_head", "cnn")]
     st.dataframe(table, hide_index=True, key="classify_table",
                  column_config={"test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0,
                                                                                   max_value=1)})
-    pixels, codes = entries
     gap = codes.accuracy - pixels.accuracy
     st.markdown(f"The {codes.num_features}-number codes score **{codes.accuracy:.1%}**, the {pixels.num_features} "
                 f"pixels **{pixels.accuracy:.1%}** ({gap:+.1%}), on {pixels.num_train:,} training and "
-                f"{pixels.num_test:,} test images of {spec.title}.")
-    shown = st.segmented_control("Confusion matrix of", PROBES, default="codes_logistic", required=True,
+                f"{pixels.num_test:,} test images of {spec.title}. The neural classifiers are scored on the whole "
+                "test split.")
+    confusions = {"pixels_logistic": pixels.confusion, "codes_logistic": codes.confusion}
+    for kind, record in trained.items():
+        if classify_views.confusion_of(record.result) is not None:
+            confusions[classify_views.STUDY_METHODS[kind]] = classify_views.confusion_of(record.result)
+    shown = st.segmented_control("Confusion matrix of", list(confusions), default="codes_logistic", required=True,
                                  format_func=METHOD_TITLES.get, key="classify_confusion_of")
-    entry = entries[PROBES.index(shown)]
-    st.plotly_chart(confusion_figure(entry.confusion, spec.class_names, entry.title), key="classify_confusion")
+    st.plotly_chart(classify_views.confusion_figure(confusions[shown], spec.class_names, METHOD_TITLES[shown]),
+                    key="classify_confusion")
 
-st.info("The other two contenders, the encoder with a fine-tuned dense head and the reference CNN (three "
-        "conv+pool blocks of 32, 64 and 128 filters, Dense 128, softmax; optional random crop, flip and rotation), "
-        "train for minutes and are not run by the training service yet. Train and score all four from a terminal: "
-        f"`python bench/bench_classify.py --dataset {config.dataset if config.dataset != 'mnist_sample' else 'mnist'}`.",
-        icon=":material/terminal:")
+st.subheader("Train the neural classifiers")
+with st.container(border=True, key="classify_form"):
+    st.segmented_control(
+        "Classifier", classify_views.CLASSIFIERS, default="cnn", required=True, key="classify_kind",
+        format_func={"cnn": "Reference CNN", "encoder_head": "Encoder + dense head (fine-tuned from this run)"}.get)
+    left, middle, right = st.columns(3)
+    left.number_input("Epochs", 1, 200, 5, key="classify_epochs")
+    middle.selectbox("Batch size", form.BATCH_CHOICES, index=form.BATCH_CHOICES.index(64), key="classify_batch_size")
+    right.selectbox("Training images", form.EXAMPLE_LIMIT_CHOICES, index=form.EXAMPLE_LIMIT_CHOICES.index(10000),
+                    format_func=lambda n: "all" if n == 0 else f"{n:,}", key="classify_train_limit")
+    st.multiselect("Augmentation", AUGMENTATIONS, default=[], format_func=AUGMENT_TITLES.get, key="classify_augment")
+    st.caption("The CNN: three conv+pool blocks of 32, 64 and 128 filters, Dense 128, softmax; Adam on categorical "
+               "cross-entropy. Training runs in the background service: leave the page and come back.")
+    st.button("Train this classifier", key="classify_start", type="primary", icon=":material/play_arrow:",
+              on_click=_start, args=(run_id,))
+
+active = any(record.status.is_active for record in related)
+st.session_state[SEEN_KEY] = active
+st.fragment(live_classifiers, run_every=LIVE_SECONDS if active else None)(run_id)
+bench_dataset = "mnist" if config.dataset == "mnist_sample" else config.dataset
+st.info("For figures on the full splits, train and score all four from a terminal: "
+        f"`python bench/bench_classify.py --dataset {bench_dataset}`.", icon=":material/terminal:")

@@ -27,6 +27,8 @@ manager = get_manager()
 runs = attempt(manager.list_runs, what="list the runs")
 if runs is None:
     st.stop()
+# Classifier runs have no decoder or latent space, so only autoencoder runs are compared here.
+runs = [record for record in runs if record.config.task == "reconstruct"]
 by_id = {record.run_id: record for record in runs}
 
 

@@ -24,7 +24,8 @@ manager = get_manager()
 runs = attempt(lambda: run_models.explorable(manager.list_runs()), what="list the runs")
 if not runs:
     if runs is not None:
-        st.info("Train a model first: a finished run (or one past its first epoch) can be explored here.",
+        st.info("Train a model first: a finished autoencoder run (or one past its first epoch) can be explored "
+                "here. Classifier runs are not listed: they have no latent space.",
                 icon=":material/travel_explore:")
     st.stop()
 

@@ -57,13 +57,15 @@ def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
     rows = []
     for record in runs:
         result = record.result or {}
+        autoencoder = record.config.task == "reconstruct"
         rows.append({
             "Status": views.status_word(record.status),
             "Dataset": record.config.dataset,
-            "Architecture": form.ARCH_TITLES.get(record.config.model.arch, record.config.model.arch),
-            "Latent size": record.config.model.latent_dim,
+            "Architecture": form.architecture(record.config),
+            "Latent size": record.config.model.latent_dim if autoencoder else None,
             "Test MSE": result.get("test_mse"),
             "PSNR (dB)": result.get("test_psnr"),
+            "Test accuracy": result.get("test_accuracy"),
             "Duration": format_seconds(views.duration(record)),
             "When": datetime.datetime.fromtimestamp(record.created_at),
         })
@@ -100,7 +102,8 @@ def actions(record: RunRecord) -> None:
                on_click=lambda: st.session_state.__setitem__(CONFIRM_KEY, run_id))
     model_path = attempt(lambda: manager.model_path(run_id), what="find the model file")
     row.download_button("Model (.keras)", data=(lambda: model_path.read_bytes()) if model_path else b"",
-                        file_name=f"autoencoder-{run_id[:8]}.keras", mime="application/octet-stream",
+                        file_name=f"{'classifier' if record.config.task == 'classify' else 'autoencoder'}-"
+                                  f"{run_id[:8]}.keras", mime="application/octet-stream",
                         key="runs_download_model", icon=":material/download:", disabled=model_path is None,
                         on_click="ignore", help=None if model_path else "The model is saved when the run ends.")
     row.download_button("config.json", data=lambda: config_text(record), file_name=f"config-{run_id[:8]}.json",
@@ -157,6 +160,7 @@ def runs_view() -> None:
     st.dataframe(runs_table(runs), hide_index=True, key="runs_table", column_config={
         "Test MSE": st.column_config.NumberColumn(format="%.5f"),
         "PSNR (dB)": st.column_config.NumberColumn(format="%.1f"),
+        "Test accuracy": st.column_config.NumberColumn(format="percent"),
         "When": st.column_config.DatetimeColumn(format="distance"),
     })
     by_id = {record.run_id: record for record in runs}

@@ -44,6 +44,11 @@ class FakeJobManager:
         self._enter("submit", config)
         if not isinstance(config, TrainConfig):
             raise ValueError(f"config must be a TrainConfig; got {type(config).__name__}")
+        if config.source_run_id is not None:  # checked up front, as the real manager does
+            source = self._record(config.source_run_id)
+            if source.status is not RunStatus.FINISHED or source.config.task != "reconstruct":
+                raise ValueError(f"source_run_id must name a FINISHED autoencoder run with a saved model; run "
+                                 f"{config.source_run_id} is {source.status.value}")
         self.submitted.append(config)
         return self.add_run(config, status=RunStatus.QUEUED)
 
@@ -158,14 +163,33 @@ class FakeJobManager:
                 rows.append(MetricRow(len(rows) + 1, "batch", "loss", 0.3 / step + 0.05, epoch, step, step * 0.1))
             if end_epoch:
                 epoch += 1
-                for metric_key, value in (("loss", 0.2 / epoch), ("val_loss", 0.22 / epoch),
-                                          ("mse", 0.05 / epoch), ("val_mse", 0.06 / epoch)):
+                # A classifier reports accuracy where an autoencoder reports MSE, as the real trainers do.
+                classify = record.config.task == "classify"
+                second = ("accuracy", 1.0 - 0.5 / (epoch + 1)) if classify else ("mse", 0.05 / epoch)
+                for metric_key, value in (("loss", 0.2 / epoch), ("val_loss", 0.22 / epoch), second,
+                                          ("val_" + second[0], second[1] * 0.95)):
                     rows.append(MetricRow(len(rows) + 1, "epoch", metric_key, value, epoch, step, step * 0.1))
             progress = {**record.progress, "epoch": epoch, "step": step}
         self.set_status(run_id, RunStatus.RUNNING if record.status is RunStatus.QUEUED else record.status,
                         progress=progress)
+        if record.config.task == "classify":
+            return  # classifiers send no snapshots
         self.snapshots[(run_id, "reconstruction")] = _reconstruction(record.config, rng, epoch, step)
         self.snapshots[(run_id, "latent")] = _latent(record.config, rng, epoch, step)
+
+    def finish_classifier(self, run_id: str, accuracy: float, num_classes: int = 10, num_test: int = 1000) -> None:
+        """Mark a classifier run FINISHED with a result shaped like the real trainer's."""
+        correct = int(round(accuracy * num_test))
+        confusion = np.zeros((num_classes, num_classes), dtype=int)
+        per_class = num_test // num_classes
+        for label in range(num_classes):
+            confusion[label, label] = per_class
+        confusion[0, 0] -= num_test - correct  # the misses all go to one cell: (true 0, predicted 1)
+        confusion[0, 1] += num_test - correct
+        self.set_status(run_id, RunStatus.FINISHED, result={
+            "test_loss": 0.3, "test_accuracy": correct / num_test, "confusion": confusion.tolist(),
+            "num_train": 5000.0, "num_test": float(num_test), "seconds": 42.0, "samples_per_second": 900.0,
+            "epochs_completed": float(self.runs[run_id].config.num_epochs)})
 
     def _enter(self, method: str, *args: Any) -> None:
         self.calls.append((method, args))

@@ -294,11 +294,37 @@ def test_the_runs_table_lists_every_run(fake: FakeJobManager) -> None:
     app = runs_page()
     table = app.dataframe[0].value
     assert list(table.columns) == ["Status", "Dataset", "Architecture", "Latent size", "Test MSE", "PSNR (dB)",
-                                   "Duration", "When"]
+                                   "Test accuracy", "Duration", "When"]
     assert table["Status"].tolist() == ["Training", "Finished"]  # newest first
     assert table["Architecture"].tolist() == ["Convolutional", "Dense (shallow)"]
     assert table["Test MSE"].tolist()[1] == pytest.approx(0.0048)
     assert [metric.value for metric in app.metric][:4] == ["2", "1", "0", "1"]
+
+
+def test_classifier_runs_are_tabled_with_their_accuracy_and_drawn_without_a_latent_map(fake: FakeJobManager) -> None:
+    autoencoder = training_run(fake, TrainConfig(model=ModelConfig(latent_dim=16)))
+    fake.set_status(autoencoder, RunStatus.FINISHED, result={"test_mse": 0.01, "test_psnr": 20.0})
+    cnn = training_run(fake, TrainConfig(task="classify", augment=("flip",), num_epochs=2))
+    fake.finish_classifier(cnn, accuracy=0.93)
+    head = training_run(fake, TrainConfig(task="classify", classifier="encoder_head", source_run_id=autoencoder))
+    app = runs_page({"run_id": cnn})
+    table = app.dataframe[0].value
+    assert table["Architecture"].tolist() == ["classify · encoder + dense head", "classify · CNN", "Dense (shallow)"]
+    assert table["Test accuracy"].tolist()[1] == pytest.approx(0.93)
+    assert table["Latent size"].isna().tolist() == [True, True, False]
+    assert app.subheader[0].value == "MNIST sample · classify · CNN · augmented: flip"
+    tiles = {metric.label: metric.value for metric in app.metric}
+    assert tiles["Test accuracy"] == "93.0%"
+    drawn = charts(app)
+    assert {"runs_loss_chart", "runs_accuracy_chart", "runs_confusion_chart"} <= set(drawn)
+    assert "runs_latent_chart" not in drawn and not app.get("image")
+    assert drawn["runs_accuracy_chart"]["data"][1]["name"] == "validation accuracy"
+    # The Train page's live view of a classifier that is still training: curves, no pictures.
+    app = run_app({"run_id": head})
+    assert_clean(app)
+    assert app.subheader[0].value == f"MNIST sample · classify · encoder + dense head · from run {autoencoder[:8]}"
+    assert {"train_loss_chart", "train_accuracy_chart"} <= set(charts(app))
+    assert "train_latent_chart" not in charts(app)
 
 
 def test_the_runs_page_is_empty_at_first(fake: FakeJobManager) -> None:

@@ -414,3 +414,33 @@ def test_real_run_killed_then_resumed_from_its_checkpoint(real_manager: JobManag
     assert resumed and resumed[0].step > epoch * 32  # continued after the checkpoint's epoch
     assert real_manager.get_run(run_id).result["epochs_completed"] == 8
     assert real_manager.model_path(run_id) is not None
+
+
+@pytest.mark.slow
+def test_real_classifier_runs_train_live_through_the_service(real_manager: JobManager) -> None:
+    import keras
+
+    classify = TrainConfig(dataset="mnist_sample", task="classify", num_epochs=1, batch_size=64, train_limit=512,
+                           augment=("flip",))
+    autoencoder = real_manager.submit(real_config(num_epochs=1))
+    with pytest.raises(RunNotFound):
+        real_manager.submit(classify.replace(classifier="encoder_head", source_run_id="0" * 32))
+    with pytest.raises(ValueError, match="source_run_id must name a FINISHED autoencoder run"):
+        real_manager.submit(classify.replace(classifier="encoder_head", source_run_id=autoencoder))
+    cnn = real_manager.submit(classify)
+    assert wait_status(real_manager, autoencoder, RunStatus.FINISHED, RunStatus.FAILED, timeout=120) \
+        == RunStatus.FINISHED
+    head = real_manager.submit(classify.replace(classifier="encoder_head", source_run_id=autoencoder))
+    wait_status(real_manager, cnn, RunStatus.FINISHED, RunStatus.FAILED, timeout=120)
+    with pytest.raises(ValueError, match="source_run_id must name an autoencoder run; run .* is a classifier"):
+        real_manager.submit(classify.replace(classifier="encoder_head", source_run_id=cnn))
+    for run_id, name in ((cnn, "reference_cnn"), (head, "encoder_classifier")):
+        assert wait_status(real_manager, run_id, RunStatus.FINISHED, RunStatus.FAILED, timeout=120) \
+            == RunStatus.FINISHED, real_manager.get_run(run_id).message
+        result = real_manager.get_run(run_id).result
+        assert 0.0 <= result["test_accuracy"] <= 1.0 and result["epochs_completed"] == 1
+        assert len(result["confusion"]) == 10 and sum(map(sum, result["confusion"])) == 1000
+        keys = {row.key for row in real_manager.metrics_since(run_id) if row.kind == "epoch"}
+        assert keys == {"loss", "accuracy", "val_loss", "val_accuracy"}
+        assert real_manager.latest_snapshot(run_id, "latent") is None
+        assert keras.saving.load_model(real_manager.model_path(run_id)).name == name

@@ -115,3 +115,17 @@ def test_the_sweep_queues_the_missing_latent_sizes_and_plots_the_finished(fake: 
     assert charts(app)["compare_sweep_chart"]["data"][0]["x"] == [2, 8]
     app.button(key="compare_sweep_start").click().run()
     assert len(fake.submitted) == 5  # nothing queued twice
+
+
+def test_classifier_runs_are_not_offered_for_comparison_or_sweeps(fake: FakeJobManager, tmp_path: Path) -> None:
+    from ae_lab_ui import run_models
+
+    autoencoder = finished(fake, tmp_path, BASE)
+    cnn = fake.add_run(TrainConfig(task="classify"), status=RunStatus.RUNNING)
+    fake.finish_classifier(cnn, accuracy=0.9)
+    app = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert_clean(app)
+    # One autoencoder is not enough to compare: the finished classifier does not count.
+    assert "Finish at least two runs" in app.info[0].value
+    assert len(app.selectbox(key="compare_sweep_base").options) == 1  # the autoencoder's settings only
+    assert [record.run_id for record in run_models.explorable(fake.list_runs())] == [autoencoder]

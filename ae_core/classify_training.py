@@ -1,0 +1,191 @@
+"""The classifier trainer: ``train_classifier`` runs a ``task="classify"`` config.
+
+It is the autoencoder trainer's twin for the Classify page's two neural classifiers:
+the reference CNN (``classifier="cnn"``) and a finished autoencoder run's encoder with
+a dense head, fine-tuned (``classifier="encoder_head"``). It reports through the same
+``LiveProgress`` callback, so the job service, the store, the Runs page and the live
+views see the same ``start``, ``batch``, ``epoch`` and ``end`` events (with Keras's
+``accuracy`` and ``val_accuracy`` next to the losses; there are no snapshots). The
+``end`` event's result holds ``test_loss``, ``test_accuracy``, the test confusion
+matrix (``confusion``, true x predicted, as lists) and the usual timing figures.
+Checkpoints and resume work as for autoencoders: the whole model is saved at each
+epoch end, optimizer state included.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import keras
+
+from ae_core.classifier import build_cnn, encoder_classifier, labelled_dataset
+from ae_core.config import TrainConfig
+from ae_core.datasets import Splits, load_dataset
+from ae_core.errors import RunNotFound
+from ae_core.progress import Event, LiveProgress
+
+CHECKPOINT_FILE = "checkpoint.keras"
+CHECKPOINT_STATE_FILE = "checkpoint.json"
+# As in ae_core.training: fewer Python round trips per batch, and still a prompt stop.
+STEPS_PER_EXECUTION = 4
+PREDICT_BATCH = 512
+
+FINISHED, STOPPED, FAILED = "finished", "stopped", "failed"
+
+
+@dataclass(frozen=True)
+class ClassifyResult:
+    """How a classifier run ended.
+
+    ``metrics`` holds ``test_loss``, ``test_accuracy``, ``confusion`` (a list of
+    lists), ``num_train`` and ``num_test`` when the run finished, and always
+    ``seconds``, ``samples_per_second`` and ``epochs_completed``. ``model`` is
+    the trained ``keras.Model``.
+    """
+
+    status: str
+    message: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    model: Any = None
+
+
+def _never() -> bool:
+    return False
+
+
+def _ignore(event: Event) -> None:
+    del event
+
+
+def train_classifier(config: TrainConfig, on_event: Callable[[Event], None] = _ignore,
+                     should_stop: Callable[[], bool] = _never, *, checkpoint_dir: Path | str | None = None,
+                     resume: bool = False, splits: Splits | None = None,
+                     source_model: Path | str | None = None) -> ClassifyResult:
+    """Train the classifier a ``task="classify"`` config describes, emitting live events.
+
+    Args:
+        config: the run; ``classifier``, ``augment``, ``num_epochs``, ``batch_size``,
+            ``optimizer``, ``learning_rate``, ``seed`` and the data fields apply.
+        on_event: receives ``start``, throttled ``batch``, ``epoch`` and a last ``end``.
+        should_stop: polled after every few batches; True stops cleanly.
+        checkpoint_dir: where to keep a checkpoint at each epoch end.
+        resume: continue from the checkpoint in ``checkpoint_dir``, if any.
+        splits: already loaded data (tests pass tiny data).
+        source_model: the ``model.keras`` of run ``config.source_run_id``
+            (needed for ``encoder_head`` unless resuming from a checkpoint).
+
+    Returns:
+        A ``ClassifyResult``; a diverging loss or a stop request is a result.
+
+    Raises:
+        ValueError: if ``config.task`` is not ``"classify"``, or the source model
+            does not fit the images.
+        RunNotFound: if the source autoencoder's model file is missing.
+        DatasetUnavailable: when the dataset is not on this machine.
+    """
+    if config.task != "classify":
+        raise ValueError(f"task must be 'classify' for train_classifier; got {config.task!r}")
+    keras.utils.set_random_seed(config.seed)
+    if splits is None:
+        splits = load_dataset(config.dataset, train_limit=config.train_limit,
+                              validation_fraction=config.validation_fraction, grayscale=config.grayscale)
+    num_classes = splits.spec.num_classes
+    checkpoint = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    model, initial_epoch = _model_for(config, num_classes, checkpoint if resume else None, source_model)
+    train_data = labelled_dataset(splits.x_train, splits.y_train, num_classes, config.batch_size, shuffle=True,
+                                  seed=config.seed)
+    val_data = labelled_dataset(splits.x_val, splits.y_val, num_classes, config.batch_size, shuffle=False)
+    steps_per_epoch = math.ceil(len(splits.x_train) / config.batch_size)
+    progress = LiveProgress(None, on_event, should_stop, steps_per_epoch=steps_per_epoch, initial_epoch=initial_epoch)
+    callbacks: list[keras.callbacks.Callback] = [progress]
+    if checkpoint is not None:
+        callbacks.append(_Checkpoint(checkpoint, progress))
+    on_event({"type": "start", "num_epochs": config.num_epochs, "steps_per_epoch": steps_per_epoch,
+              "initial_epoch": initial_epoch, "num_train": len(splits.x_train),
+              "image_shape": list(splits.image_shape), "class_names": list(splits.class_names), "time": 0.0})
+
+    fit_start = time.perf_counter()
+    if initial_epoch < config.num_epochs:
+        model.fit(train_data, validation_data=val_data, epochs=config.num_epochs, initial_epoch=initial_epoch,
+                  callbacks=callbacks, shuffle=False, verbose=0)
+    seconds = time.perf_counter() - fit_start
+    full_epochs = progress.epochs_completed - initial_epoch
+    partial_steps = progress.step - progress.epochs_completed * steps_per_epoch if progress.step else 0
+    samples = full_epochs * len(splits.x_train) + max(partial_steps, 0) * config.batch_size
+    metrics: dict[str, Any] = {"seconds": seconds, "samples_per_second": samples / seconds if seconds > 0 else 0.0,
+                               "epochs_completed": float(progress.epochs_completed)}
+    if progress.failure is not None:
+        status, message = FAILED, progress.failure
+    elif progress.stopped:
+        status, message = STOPPED, f"Stopped by request after {progress.step} steps."
+    else:
+        status, message = FINISHED, f"Finished {config.num_epochs} epochs."
+        metrics.update(evaluate_classifier(model, splits, config.batch_size))
+    on_event({"type": "end", "status": status, "message": message, "result": dict(metrics),
+              "time": progress.elapsed()})
+    return ClassifyResult(status=status, message=message, metrics=metrics, model=model)
+
+
+def evaluate_classifier(model: Any, splits: Splits, batch_size: int) -> dict[str, Any]:
+    """Test-split ``test_loss``, ``test_accuracy``, ``confusion`` (true x predicted), ``num_train``, ``num_test``."""
+    from sklearn.metrics import confusion_matrix
+
+    num_classes = splits.spec.num_classes
+    logs = model.evaluate(labelled_dataset(splits.x_test, splits.y_test, num_classes, batch_size, shuffle=False),
+                          verbose=0, return_dict=True)
+    probabilities = model.predict(labelled_dataset(splits.x_test, splits.y_test, num_classes, PREDICT_BATCH,
+                                                   shuffle=False), verbose=0)
+    confusion = confusion_matrix(splits.y_test, probabilities.argmax(axis=1), labels=list(range(num_classes)))
+    return {"test_loss": float(logs["loss"]), "test_accuracy": float(logs["accuracy"]),
+            "confusion": confusion.astype(int).tolist(), "num_train": float(len(splits.x_train)),
+            "num_test": float(len(splits.x_test))}
+
+
+def _model_for(config: TrainConfig, num_classes: int, checkpoint: Path | None,
+               source_model: Path | str | None) -> tuple[Any, int]:
+    """A fresh classifier, or the checkpointed one and the epoch it had reached."""
+    if checkpoint is not None and (checkpoint / CHECKPOINT_STATE_FILE).is_file():
+        import ae_core.models  # noqa: F401 (registers the custom layers a fine-tuned encoder may hold)
+
+        state = json.loads((checkpoint / CHECKPOINT_STATE_FILE).read_text())
+        return keras.saving.load_model(checkpoint / CHECKPOINT_FILE, compile=True), int(state["epoch"])
+    options = {"augment": config.augment, "learning_rate": config.learning_rate, "seed": config.seed,
+               "optimizer": config.optimizer, "steps_per_execution": STEPS_PER_EXECUTION}
+    if config.classifier == "cnn":
+        return build_cnn(config.image_shape, num_classes, **options), 0
+    from ae_core.models import load_autoencoder
+
+    if source_model is None or not Path(source_model).is_file():
+        raise RunNotFound(f"The autoencoder run {config.source_run_id} whose encoder this classifier fine-tunes has "
+                          "no saved model: it was deleted or never finished.")
+    encoder = load_autoencoder(source_model).encoder
+    if tuple(encoder.input_shape[1:]) != tuple(config.image_shape):
+        raise ValueError(f"source_run_id must name a run trained on {config.image_shape} images; run "
+                         f"{config.source_run_id} takes {tuple(encoder.input_shape[1:])}")
+    return encoder_classifier(encoder, num_classes, **options), 0
+
+
+class _Checkpoint(keras.callbacks.Callback):
+    """Save the classifier (with optimizer state) at each good epoch end, atomically."""
+
+    def __init__(self, directory: Path, progress: LiveProgress) -> None:
+        super().__init__()
+        self.directory, self.progress = directory, progress
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.progress.failure is not None or self.progress.stopped:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        partial = self.directory / ("partial-" + CHECKPOINT_FILE)
+        self.model.save(partial, overwrite=True)
+        os.replace(partial, self.directory / CHECKPOINT_FILE)
+        state = self.directory / ("partial-" + CHECKPOINT_STATE_FILE)
+        state.write_text(json.dumps({"epoch": epoch + 1}))
+        os.replace(state, self.directory / CHECKPOINT_STATE_FILE)
+
