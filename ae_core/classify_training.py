@@ -14,10 +14,7 @@ epoch end, optimizer state included.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -28,15 +25,11 @@ from ae_core.classifier import build_cnn, encoder_classifier, labelled_dataset
 from ae_core.config import TrainConfig
 from ae_core.datasets import Splits, load_dataset
 from ae_core.errors import RunNotFound
+from ae_core.live_fit import (CHECKPOINT_FILE, STEPS_PER_EXECUTION, EpochCheckpoint, checkpoint_epoch, fit_live,
+                              start_event)
 from ae_core.progress import Event, LiveProgress
 
-CHECKPOINT_FILE = "checkpoint.keras"
-CHECKPOINT_STATE_FILE = "checkpoint.json"
-# As in ae_core.training: fewer Python round trips per batch, and still a prompt stop.
-STEPS_PER_EXECUTION = 4
 PREDICT_BATCH = 512
-
-FINISHED, STOPPED, FAILED = "finished", "stopped", "failed"
 
 
 @dataclass(frozen=True)
@@ -105,30 +98,12 @@ def train_classifier(config: TrainConfig, on_event: Callable[[Event], None] = _i
     progress = LiveProgress(None, on_event, should_stop, steps_per_epoch=steps_per_epoch, initial_epoch=initial_epoch)
     callbacks: list[keras.callbacks.Callback] = [progress]
     if checkpoint is not None:
-        callbacks.append(_Checkpoint(checkpoint, progress))
-    on_event({"type": "start", "num_epochs": config.num_epochs, "steps_per_epoch": steps_per_epoch,
-              "initial_epoch": initial_epoch, "num_train": len(splits.x_train),
-              "image_shape": list(splits.image_shape), "class_names": list(splits.class_names), "time": 0.0})
-
-    fit_start = time.perf_counter()
-    if initial_epoch < config.num_epochs:
-        model.fit(train_data, validation_data=val_data, epochs=config.num_epochs, initial_epoch=initial_epoch,
-                  callbacks=callbacks, shuffle=False, verbose=0)
-    seconds = time.perf_counter() - fit_start
-    full_epochs = progress.epochs_completed - initial_epoch
-    partial_steps = progress.step - progress.epochs_completed * steps_per_epoch if progress.step else 0
-    samples = full_epochs * len(splits.x_train) + max(partial_steps, 0) * config.batch_size
-    metrics: dict[str, Any] = {"seconds": seconds, "samples_per_second": samples / seconds if seconds > 0 else 0.0,
-                               "epochs_completed": float(progress.epochs_completed)}
-    if progress.failure is not None:
-        status, message = FAILED, progress.failure
-    elif progress.stopped:
-        status, message = STOPPED, f"Stopped by request after {progress.step} steps."
-    else:
-        status, message = FINISHED, f"Finished {config.num_epochs} epochs."
-        metrics.update(evaluate_classifier(model, splits, config.batch_size))
-    on_event({"type": "end", "status": status, "message": message, "result": dict(metrics),
-              "time": progress.elapsed()})
+        callbacks.append(EpochCheckpoint(lambda path: model.save(path, overwrite=True), checkpoint, progress))
+    on_event(start_event(config.num_epochs, steps_per_epoch, initial_epoch, splits))
+    status, message, metrics = fit_live(
+        model, train_data, val_data, progress=progress, callbacks=callbacks, num_epochs=config.num_epochs,
+        initial_epoch=initial_epoch, num_train=len(splits.x_train), batch_size=config.batch_size,
+        evaluate=lambda: evaluate_classifier(model, splits, config.batch_size), on_event=on_event)
     return ClassifyResult(status=status, message=message, metrics=metrics, model=model)
 
 
@@ -150,11 +125,11 @@ def evaluate_classifier(model: Any, splits: Splits, batch_size: int) -> dict[str
 def _model_for(config: TrainConfig, num_classes: int, checkpoint: Path | None,
                source_model: Path | str | None) -> tuple[Any, int]:
     """A fresh classifier, or the checkpointed one and the epoch it had reached."""
-    if checkpoint is not None and (checkpoint / CHECKPOINT_STATE_FILE).is_file():
+    reached = checkpoint_epoch(checkpoint)
+    if reached is not None:
         import ae_core.models  # noqa: F401 (registers the custom layers a fine-tuned encoder may hold)
 
-        state = json.loads((checkpoint / CHECKPOINT_STATE_FILE).read_text())
-        return keras.saving.load_model(checkpoint / CHECKPOINT_FILE, compile=True), int(state["epoch"])
+        return keras.saving.load_model(checkpoint / CHECKPOINT_FILE, compile=True), reached
     options = {"augment": config.augment, "learning_rate": config.learning_rate, "seed": config.seed,
                "optimizer": config.optimizer, "steps_per_execution": STEPS_PER_EXECUTION}
     if config.classifier == "cnn":
@@ -169,23 +144,3 @@ def _model_for(config: TrainConfig, num_classes: int, checkpoint: Path | None,
         raise ValueError(f"source_run_id must name a run trained on {config.image_shape} images; run "
                          f"{config.source_run_id} takes {tuple(encoder.input_shape[1:])}")
     return encoder_classifier(encoder, num_classes, **options), 0
-
-
-class _Checkpoint(keras.callbacks.Callback):
-    """Save the classifier (with optimizer state) at each good epoch end, atomically."""
-
-    def __init__(self, directory: Path, progress: LiveProgress) -> None:
-        super().__init__()
-        self.directory, self.progress = directory, progress
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self.progress.failure is not None or self.progress.stopped:
-            return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        partial = self.directory / ("partial-" + CHECKPOINT_FILE)
-        self.model.save(partial, overwrite=True)
-        os.replace(partial, self.directory / CHECKPOINT_FILE)
-        state = self.directory / ("partial-" + CHECKPOINT_STATE_FILE)
-        state.write_text(json.dumps({"epoch": epoch + 1}))
-        os.replace(state, self.directory / CHECKPOINT_STATE_FILE)
-

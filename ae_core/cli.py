@@ -126,7 +126,8 @@ class _ProgressBar:
 def _train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     from ae_core.models import save_autoencoder  # TensorFlow loads only when training.
-    from ae_core.training import FAILED, FINISHED, train
+    from ae_core.live_fit import FAILED, FINISHED
+    from ae_core.training import train
 
     result = train(config, on_event=_ProgressBar(sys.stderr))
     model_path = None

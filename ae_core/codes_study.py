@@ -18,7 +18,7 @@ import numpy as np
 
 from ae_core.datasets import Splits
 from ae_core.models import Autoencoder
-from ae_core.probe import linear_probe, pixel_features, subsample
+from ae_core.probe import ProbeResult, linear_probe, pixel_features, subsample
 
 METHODS = ("pixels_logistic", "codes_logistic", "encoder_finetuned", "cnn")
 METHOD_TITLES = {
@@ -30,16 +30,10 @@ METHOD_TITLES = {
 
 
 @dataclass(frozen=True)
-class StudyEntry:
-    """One method's result: test accuracy, confusion matrix (true x predicted), numbers per image, data, time."""
+class StudyEntry(ProbeResult):
+    """One method's result: a ``ProbeResult`` (accuracy, confusion, sizes, time) with the method's name."""
 
-    method: str
-    accuracy: float
-    confusion: np.ndarray
-    num_features: int
-    num_train: int
-    num_test: int
-    seconds: float
+    method: str = ""
 
     @property
     def title(self) -> str:
@@ -90,8 +84,7 @@ def run_study(splits: Splits, bundle: Autoencoder | None, *, methods: tuple[str,
                 train_features, test_features = analysis.encode(bundle, x_train), analysis.encode(bundle, x_test)
             probe = linear_probe(train_features, y_train, test_features, y_test, num_classes=num_classes,
                                  max_iter=max_iter, seed=seed)
-            entries.append(StudyEntry(method, probe.accuracy, probe.confusion, probe.num_features, len(y_train),
-                                      len(y_test), probe.seconds))
+            entries.append(StudyEntry(**vars(probe), method=method))
             continue
         if method == "cnn":
             model = classifier.build_cnn(tuple(x_train.shape[1:]), num_classes, augment=augment, seed=seed)
@@ -99,6 +92,7 @@ def run_study(splits: Splits, bundle: Autoencoder | None, *, methods: tuple[str,
             model = classifier.encoder_classifier(bundle.encoder, num_classes, seed=seed)
         fit = classifier.fit_classifier(model, x_train, y_train, x_test, y_test, num_classes=num_classes,
                                         num_epochs=num_epochs, batch_size=batch_size, seed=seed)
-        entries.append(StudyEntry(method, fit.accuracy, fit.confusion, int(np.prod(x_train.shape[1:])), len(y_train),
-                                  len(y_test), fit.seconds))
+        entries.append(StudyEntry(accuracy=fit.accuracy, confusion=fit.confusion,
+                                  num_features=int(np.prod(x_train.shape[1:])), num_train=len(y_train),
+                                  num_test=len(y_test), seconds=fit.seconds, method=method))
     return entries

@@ -7,10 +7,7 @@ processes of the job service and the benchmarks.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -22,18 +19,12 @@ from ae_core.config import TrainConfig
 from ae_core.datasets import Splits, load_dataset
 from ae_core.models import Autoencoder, build_autoencoder, corrupt, load_autoencoder, save_autoencoder
 from ae_core.pipeline import fixed_sample, make_dataset
+from ae_core.live_fit import (CHECKPOINT_FILE, STEPS_PER_EXECUTION, EpochCheckpoint, checkpoint_epoch, fit_live,
+                              start_event)
 from ae_core.progress import Event, LiveProgress
 
 NUM_RECONSTRUCTIONS = 16
 MAX_LATENT_POINTS = 2000
-CHECKPOINT_FILE = "checkpoint.keras"
-CHECKPOINT_STATE_FILE = "checkpoint.json"
-# Running several steps per call of the compiled train function removes most
-# of Keras's per-step Python overhead, which dominates for small dense models.
-# It also bounds how late a stop request or a NaN is noticed, so it stays small.
-STEPS_PER_EXECUTION = 4
-
-FINISHED, STOPPED, FAILED = "finished", "stopped", "failed"
 
 
 @dataclass(frozen=True)
@@ -125,35 +116,14 @@ def train(config: TrainConfig, on_event: Callable[[Event], None] = _ignore,
     )
     callbacks: list[keras.callbacks.Callback] = [progress]
     if checkpoint is not None:
-        callbacks.append(_Checkpoint(bundle, checkpoint, progress))
-    on_event({"type": "start", "num_epochs": config.num_epochs, "steps_per_epoch": steps_per_epoch,
-              "initial_epoch": initial_epoch, "num_train": len(splits.x_train),
-              "image_shape": list(splits.image_shape), "class_names": list(splits.class_names), "time": 0.0})
-
-    fit_start = time.perf_counter()
-    if initial_epoch < config.num_epochs:
-        bundle.autoencoder.fit(train_data, validation_data=val_data, epochs=config.num_epochs,
-                               initial_epoch=initial_epoch, callbacks=callbacks, shuffle=False, verbose=0)
-    seconds = time.perf_counter() - fit_start
-    full_epochs = progress.epochs_completed - initial_epoch
-    partial_steps = progress.step - progress.epochs_completed * steps_per_epoch if progress.step else 0
-    samples = full_epochs * len(splits.x_train) + max(partial_steps, 0) * config.batch_size
-    metrics: dict[str, float] = {
-        "seconds": seconds,
-        "samples_per_second": samples / seconds if seconds > 0 else 0.0,
-        "epochs_completed": float(progress.epochs_completed),
-    }
-    if progress.failure is not None:
-        status, message = FAILED, progress.failure
-    elif progress.stopped:
-        status, message = STOPPED, f"Stopped by request after {progress.step} steps."
-    else:
-        status, message = FINISHED, f"Finished {config.num_epochs} epochs."
-        metrics.update(evaluate(bundle, splits, config.batch_size))
-    result = TrainResult(status=status, message=message, metrics=metrics, model=bundle)
-    on_event({"type": "end", "status": status, "message": message, "result": dict(metrics),
-              "time": progress.elapsed()})
-    return result
+        callbacks.append(EpochCheckpoint(lambda path: save_autoencoder(bundle, path), checkpoint, progress))
+    on_event(start_event(config.num_epochs, steps_per_epoch, initial_epoch, splits))
+    status, message, metrics = fit_live(
+        bundle.autoencoder, train_data, val_data, progress=progress, callbacks=callbacks,
+        num_epochs=config.num_epochs, initial_epoch=initial_epoch, num_train=len(splits.x_train),
+        batch_size=config.batch_size, evaluate=lambda: evaluate(bundle, splits, config.batch_size),
+        on_event=on_event)
+    return TrainResult(status=status, message=message, metrics=metrics, model=bundle)
 
 
 def without_class(splits: Splits, label: int) -> Splits:
@@ -186,29 +156,10 @@ def evaluate(bundle: Autoencoder, splits: Splits, batch_size: int) -> dict[str, 
 
 def _model_for(config: TrainConfig, checkpoint: Path | None) -> tuple[Autoencoder, int]:
     """A fresh model, or the checkpointed one and the epoch it had reached."""
-    if checkpoint is not None and (checkpoint / CHECKPOINT_STATE_FILE).is_file():
-        state = json.loads((checkpoint / CHECKPOINT_STATE_FILE).read_text())
-        return load_autoencoder(checkpoint / CHECKPOINT_FILE), int(state["epoch"])
+    reached = checkpoint_epoch(checkpoint)
+    if reached is not None:
+        return load_autoencoder(checkpoint / CHECKPOINT_FILE), reached
     bundle = build_autoencoder(config.model, config.image_shape, optimizer=config.optimizer,
                                learning_rate=config.learning_rate, seed=config.seed,
                                compile_options={"steps_per_execution": STEPS_PER_EXECUTION})
     return bundle, 0
-
-
-class _Checkpoint(keras.callbacks.Callback):
-    """Save the model (with optimizer state) at each good epoch end, atomically."""
-
-    def __init__(self, bundle: Autoencoder, directory: Path, progress: LiveProgress) -> None:
-        super().__init__()
-        self.bundle, self.directory, self.progress = bundle, directory, progress
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self.progress.failure is not None or self.progress.stopped:
-            return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        partial = self.directory / ("partial-" + CHECKPOINT_FILE)
-        save_autoencoder(self.bundle, partial)
-        os.replace(partial, self.directory / CHECKPOINT_FILE)
-        state = self.directory / ("partial-" + CHECKPOINT_STATE_FILE)
-        state.write_text(json.dumps({"epoch": epoch + 1}))
-        os.replace(state, self.directory / CHECKPOINT_STATE_FILE)

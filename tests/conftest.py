@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_jobs import FakeJobManager
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,3 +26,19 @@ def real_data_dir() -> Path:
         pytest.skip("real datasets not prepared: run `python ../shared/datasets/prepare.py DIR` and set AE_LAB_DATA_DIR"
                     " (run_tests.sh does both)")
     return Path(folder)
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeJobManager:
+    """A ``FakeJobManager`` injected into the app for one AppTest, with only ``mnist_sample`` offline.
+
+    The machine's real data folder must not decide what the page tests see.
+    """
+    from ae_core import datasets
+    from ae_lab_ui import services
+
+    manager = FakeJobManager(home=tmp_path)
+    services.inject_manager(manager)
+    monkeypatch.setattr(datasets, "is_available_offline", lambda name: name == "mnist_sample")
+    yield manager
+    services.inject_manager(None)

@@ -19,17 +19,8 @@ from ae_lab_ui import form, services
 from tests.fake_jobs import FakeJobManager
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-OFFLINE = {"mnist_sample"}
 
 
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeJobManager:
-    manager = FakeJobManager(home=tmp_path)
-    services.inject_manager(manager)
-    # The machine's real data folder must not decide what these tests see.
-    monkeypatch.setattr(datasets, "is_available_offline", lambda name: name in OFFLINE)
-    yield manager
-    services.inject_manager(None)
 
 
 def run_app(query_params: dict[str, str] | None = None) -> AppTest:

@@ -11,6 +11,7 @@ import pytest
 from ae_core.config import ModelConfig, TrainConfig
 from ae_core.errors import RunNotFound
 from ae_core.events import _plain
+from tests.collect import run
 
 SOURCE_ID = "ab" * 16
 
@@ -20,14 +21,6 @@ def tiny(**changes) -> TrainConfig:
     base = dict(dataset="mnist_sample", task="classify", num_epochs=1, batch_size=32, train_limit=256, seed=1)
     base.update(changes)
     return TrainConfig(**base)
-
-
-def run(config: TrainConfig, **kwargs):
-    from ae_core.training import train
-
-    events: list[dict] = []
-    result = train(config, on_event=events.append, **kwargs)
-    return result, events
 
 
 # -- config ------------------------------------------------------------------------------------------

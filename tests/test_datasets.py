@@ -22,7 +22,13 @@ import numpy as np
 import pytest
 
 from ae_core import dataset_files, datasets
-from ae_core.datasets import DATASETS, Splits, data_dir, is_available_offline, load_dataset
+from ae_core.datasets import (
+    DATASETS,
+    Splits,
+    data_dir,
+    is_available_offline,
+    load_dataset,
+)
 from ae_core.errors import DatasetUnavailable
 
 DATA_DIR = Path(os.environ.get("AE_LAB_DATA_DIR") or "/tmp/ae_data")
@@ -138,7 +144,9 @@ def test_cifar10_grayscale_is_rounded_itu_601_luma(cifar: Splits) -> None:
         # Float round-off can only matter at exact halves, so allow a difference of one there.
         difference = np.abs(luma[..., 0].astype(np.float64) - expected)
         assert difference.max() <= 1 and difference.mean() < 1e-3
-    from PIL import Image  # An independent implementation of the same ITU-R 601 formula.
+    from PIL import (
+        Image,  # An independent implementation of the same ITU-R 601 formula.
+    )
 
     pil = np.stack([np.asarray(Image.fromarray(image).convert("L")) for image in cifar.x_test[:200]])
     assert np.abs(pil.astype(int) - gray.x_test[:200, ..., 0].astype(int)).max() <= 1

@@ -10,23 +10,14 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ae_core import datasets
 from ae_core.config import ModelConfig, TrainConfig
 from ae_core.models import build_autoencoder, save_autoencoder
 from ae_core.runs import RunStatus
-from ae_lab_ui import services
 from tests.fake_jobs import FakeJobManager
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "classify.py")
 
 
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeJobManager:
-    manager = FakeJobManager(home=tmp_path)
-    services.inject_manager(manager)
-    monkeypatch.setattr(datasets, "is_available_offline", lambda name: name == "mnist_sample")
-    yield manager
-    services.inject_manager(None)
 
 
 def test_without_finished_runs_the_page_says_what_to_do(fake: FakeJobManager) -> None:

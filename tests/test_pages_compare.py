@@ -9,24 +9,16 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ae_core import datasets
 from ae_core.config import ModelConfig, TrainConfig
 from ae_core.models import build_autoencoder, save_autoencoder
 from ae_core.runs import RunStatus
-from ae_lab_ui import compare, services
+from ae_lab_ui import compare
 from tests.fake_jobs import FakeJobManager
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "compare.py")
 BASE = TrainConfig(dataset="mnist_sample", model=ModelConfig(arch="dense", latent_dim=8), num_epochs=3)
 
 
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeJobManager:
-    manager = FakeJobManager(home=tmp_path)
-    services.inject_manager(manager)
-    monkeypatch.setattr(datasets, "is_available_offline", lambda name: name == "mnist_sample")
-    yield manager
-    services.inject_manager(None)
 
 
 def with_latent(config: TrainConfig, size: int) -> TrainConfig:

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from ae_core.config import ModelConfig, TrainConfig
+from ae_core.live_fit import CHECKPOINT_FILE, CHECKPOINT_STATE_FILE
 from ae_core.progress import BATCH_EVENTS_PER_SECOND, SNAPSHOT_SECONDS, LiveProgress
-from ae_core.training import CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, NUM_RECONSTRUCTIONS, psnr_from_mse, train
+from ae_core.training import NUM_RECONSTRUCTIONS, psnr_from_mse
+from tests.collect import run
 
 
 def tiny(**changes) -> TrainConfig:
@@ -19,12 +21,6 @@ def tiny(**changes) -> TrainConfig:
     base = dict(dataset="mnist_sample", model=model, num_epochs=2, batch_size=32, train_limit=256, seed=3)
     base.update(changes)
     return TrainConfig(**base)
-
-
-def run(config: TrainConfig, **kwargs):
-    events: list[dict] = []
-    result = train(config, on_event=events.append, **kwargs)
-    return result, events
 
 
 def test_events_come_in_order_with_the_documented_fields() -> None:

@@ -11,8 +11,13 @@ from ae_core.datasets import DATASETS
 from ae_core.projection import project
 from ae_core.runs import MetricRow, RunRecord, RunStatus
 from ae_lab_ui import figures, form
-from ae_lab_ui.live import SLOW_REFRESH_SECONDS, MetricHistory, ProjectionCache, format_seconds, progress_of
-
+from ae_lab_ui.live import (
+    SLOW_REFRESH_SECONDS,
+    MetricHistory,
+    ProjectionCache,
+    format_seconds,
+    progress_of,
+)
 
 # --- form -------------------------------------------------------------------------
 

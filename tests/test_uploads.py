@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ae_core.uploads import MAX_UPLOAD_BYTES, decode_upload, fit_to_shape, load_upload, sniff_format
+from ae_core.uploads import (
+    MAX_UPLOAD_BYTES,
+    decode_upload,
+    fit_to_shape,
+    load_upload,
+    sniff_format,
+)
 
 
 def encoded(array: np.ndarray, fmt: str, **options) -> bytes:
