@@ -149,17 +149,9 @@ def labelled_dataset(images: np.ndarray, labels: np.ndarray, num_classes: int, b
     Returns:
         A prefetched ``tf.data.Dataset``.
     """
-    import tensorflow as tf
+    from ae_core.pipeline import make_dataset  # TensorFlow loads only when a classifier trains.
 
-    source, targets = tf.constant(images), tf.one_hot(tf.constant(labels), num_classes)
-    indices = tf.data.Dataset.range(len(images))
-    if shuffle:
-        indices = indices.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-
-    def gather(batch: Any) -> tuple[Any, Any]:
-        return tf.cast(tf.gather(source, batch), tf.float32) * (1.0 / 255.0), tf.gather(targets, batch)
-
-    return indices.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return make_dataset(images, batch_size, shuffle=shuffle, seed=seed, labels=labels, num_classes=num_classes)
 
 
 @dataclass(frozen=True)

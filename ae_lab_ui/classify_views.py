@@ -86,7 +86,7 @@ def accuracy_figure(history: MetricHistory) -> figures.Figure:
         traces.append({"type": "scatter", "x": [epoch for epoch, _, _ in series], "y": [v for *_, v in series],
                        "mode": "lines+markers", "name": name, "line": {"width": 3, "color": colour},
                        "marker": {"size": 8}, "hovertemplate": f"{name} %{{y:.1%}}<extra></extra>"})
-    return figures._figure(traces, "Accuracy", f"accuracy-{history.run_id}", hovermode="x unified",
+    return figures.figure_spec(traces, "Accuracy", f"accuracy-{history.run_id}", hovermode="x unified",
                            xaxis={"title": {"text": "epoch"}, "rangemode": "tozero"},
                            yaxis={"title": {"text": "accuracy"}, "range": [0, 1], "tickformat": ".0%"})
 

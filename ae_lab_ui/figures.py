@@ -27,8 +27,9 @@ CLASS_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
 MAX_BATCH_POINTS = 3000
 
 
-def _figure(traces: list[dict[str, Any]], title: str, uirevision: str, *, height: int = 420,
-            **layout: Any) -> Figure:
+def figure_spec(traces: list[dict[str, Any]], title: str, uirevision: str, *, height: int = 420,
+                **layout: Any) -> Figure:
+    """A plain-dict Plotly figure in the app's style; ``uirevision`` keeps zoom across updates."""
     return {"data": traces, "layout": {
         "title": {"text": title, "x": 0.0, "xanchor": "left"}, "uirevision": uirevision, "font": {"size": 15},
         "margin": {"l": 10, "r": 10, "t": 50, "b": 10}, "height": height,
@@ -57,7 +58,7 @@ def loss_figure(history: MetricHistory, steps_per_epoch: int | None, *, log_scal
                        "line": {"width": 3, "color": colour}, "marker": {"size": 8},
                        "hovertemplate": f"{name} %{{y:.4f}}<extra></extra>"})
     axis_title = "epoch" if steps_per_epoch else "step"
-    return _figure(traces, "Loss", f"loss-{history.run_id}", hovermode="x unified",
+    return figure_spec(traces, "Loss", f"loss-{history.run_id}", hovermode="x unified",
                    xaxis={"title": {"text": axis_title}, "rangemode": "tozero"},
                    yaxis={"title": {"text": "loss"}, "type": "log" if log_scale else "linear"})
 
@@ -82,7 +83,7 @@ def latent_figure(points: np.ndarray, labels: np.ndarray, indices: np.ndarray, c
             "customdata": indices[mask], "hovertemplate": f"<b>{name}</b><br>image #%{{customdata}}<extra></extra>",
         })
     axis = {"showticklabels": False, "zeroline": False, "title": {"text": ""}}
-    return _figure(traces, f"Latent space · {method_title}", f"latent-{run_id}-{method_title}", height=520,
+    return figure_spec(traces, f"Latent space · {method_title}", f"latent-{run_id}-{method_title}", height=520,
                    xaxis=axis, yaxis=dict(axis))
 
 
