@@ -9,7 +9,6 @@ and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -18,8 +17,9 @@ from typing import Any, Sequence
 
 from ae_core.config import ACTIVATIONS, ARCHS, LOSSES, NOISE_TYPES, OPTIMIZERS, OUTPUT_ACTIVATIONS, ModelConfig, \
     TrainConfig
-from ae_core.datasets import DATASETS, data_dir, is_available_offline
+from ae_core.data import DATASETS, data_dir, is_available_offline
 from ae_core.errors import AELabError
+from ae_core.store import RunFolder, write_json_atomic
 
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 1
@@ -126,18 +126,18 @@ class _ProgressBar:
 def _train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     from ae_core.models import save_autoencoder  # TensorFlow loads only when training.
-    from ae_core.live_fit import FAILED, FINISHED
-    from ae_core.training import train
+    from ae_core.training import FAILED, FINISHED, train
 
     result = train(config, on_event=_ProgressBar(sys.stderr))
     model_path = None
     if result.status != FAILED:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = args.out or Path("ae_lab_models") / f"{config.dataset}-{config.model.arch}-{config.model.latent_dim}d-{stamp}"
-        out.mkdir(parents=True, exist_ok=True)
-        model_path = out / "model.keras"
+        folder = RunFolder(out)  # the same file names as a run folder of the app's store
+        folder.path.mkdir(parents=True, exist_ok=True)
+        model_path = folder.model_path
         save_autoencoder(result.model, model_path)
-        (out / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=2))
+        write_json_atomic(folder.config_path, config.to_dict())
     if args.json:
         summary = {
             "status": result.status, "message": result.message, "dataset": config.dataset,

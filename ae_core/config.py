@@ -13,12 +13,11 @@ service can validate input cheaply.
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
 import typing
 from dataclasses import dataclass, field
 
-from ae_core.datasets import DATASETS
+from ae_core.checks import check_bool, check_choice, check_float, check_int, check_run_id, fail, is_whole
+from ae_core.data import DATASETS, MAX_VALIDATION_FRACTION, check_grayscale
 
 ARCHS = ("dense", "deep", "conv", "vae", "conv_vae", "lstm")
 VARIATIONAL_ARCHS = ("vae", "conv_vae")
@@ -31,45 +30,30 @@ NOISE_TYPES = ("none", "gaussian", "masking")
 TASKS = ("reconstruct", "classify")
 CLASSIFIERS = ("cnn", "encoder_head")
 AUGMENTATIONS = ("crop", "flip", "rotate")
-# The service's run ids: 32 lowercase hex digits (``ae_core.runs`` re-exports this;
-# it lives here because runs.py imports this module, not the other way round).
-RUN_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
-
 MAX_LATENT_DIM = 1024
 MAX_LAYER_SIZE = 8192
 MAX_EPOCHS = 1000
 MAX_BATCH_SIZE = 8192
-
-
-def _fail(field_name: str, value: object, allowed: str) -> typing.NoReturn:
-    raise ValueError(f"{field_name} must be {allowed}; got {value!r}")
-
-
-def check_choice(field_name: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        _fail(field_name, value, "one of " + ", ".join(repr(c) for c in choices))
-
-
-def check_int(field_name: str, value: object, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        _fail(field_name, value, f"a whole number from {low} to {high}")
-
-
-def check_float(field_name: str, value: object, low: float, high: float, *, open_low: bool = False,
-                 open_high: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
-    if not ok:
-        left, right = "(" if open_low else "[", ")" if open_high else "]"
-        _fail(field_name, value, f"a number in {left}{low:g}, {high:g}{right}")
+MAX_CONV_BLOCKS = 5
+MAX_SEED = 2**31 - 1
+MAX_LEARNING_RATE = 10.0
 
 
 def _check_sizes(field_name: str, value: object, *, allow_empty: bool) -> None:
     if not isinstance(value, tuple) or (not value and not allow_empty) or any(
-        isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_LAYER_SIZE for v in value
+        not is_whole(v) or not 1 <= v <= MAX_LAYER_SIZE for v in value
     ):
         empty = "" if allow_empty else "non-empty "
-        _fail(field_name, value, f"a {empty}list of layer sizes from 1 to {MAX_LAYER_SIZE}")
+        fail(field_name, value, f"a {empty}list of layer sizes from 1 to {MAX_LAYER_SIZE}")
+
+
+def max_conv_blocks(image_shape: tuple[int, ...]) -> int:
+    """How many stride-2 convolution blocks images of ``image_shape`` (H, W, C) allow (0 to 5).
+
+    Each block halves the image, so height and width must divide by 2 per block.
+    """
+    height, width = image_shape[0], image_shape[1]
+    return max((n for n in range(1, MAX_CONV_BLOCKS + 1) if height % 2**n == 0 and width % 2**n == 0), default=0)
 
 
 @dataclass(frozen=True)
@@ -106,17 +90,16 @@ class ModelConfig:
         if self.decoder_hidden_sizes is not None:
             _check_sizes("decoder_hidden_sizes", self.decoder_hidden_sizes, allow_empty=True)
         if self.arch == "lstm" and self.decoder_hidden_sizes == ():
-            _fail("decoder_hidden_sizes", self.decoder_hidden_sizes,
+            fail("decoder_hidden_sizes", self.decoder_hidden_sizes,
                   "a non-empty list of layer sizes (or left out) for arch 'lstm'")
         _check_sizes("conv_filters", self.conv_filters, allow_empty=False)
-        if len(self.conv_filters) > 5:
-            _fail("conv_filters", self.conv_filters, "at most 5 convolution blocks")
+        if len(self.conv_filters) > MAX_CONV_BLOCKS:
+            fail("conv_filters", self.conv_filters, f"at most {MAX_CONV_BLOCKS} convolution blocks")
         check_choice("activation", self.activation, ACTIVATIONS)
         check_choice("output_activation", self.output_activation, OUTPUT_ACTIVATIONS)
         check_choice("loss", self.loss, LOSSES)
         check_float("dropout", self.dropout, 0.0, 1.0, open_high=True)
-        if not isinstance(self.batch_norm, bool):
-            _fail("batch_norm", self.batch_norm, "true or false")
+        check_bool("batch_norm", self.batch_norm)
         for name in ("l1_weight", "l2_weight", "l1_activity"):
             check_float(name, getattr(self, name), 0.0, 1.0)
         check_choice("noise", self.noise, NOISE_TYPES)
@@ -126,7 +109,7 @@ class ModelConfig:
             check_float("noise_level", self.noise_level, 0.0, 10.0)
         check_float("beta", self.beta, 0.0, 1000.0)
         if self.loss == "bce" and self.output_activation != "sigmoid":
-            _fail("output_activation", self.output_activation, "'sigmoid' when loss is 'bce'")
+            fail("output_activation", self.output_activation, "'sigmoid' when loss is 'bce'")
 
     @property
     def is_variational(self) -> bool:
@@ -146,14 +129,11 @@ def check_input_shape(model: ModelConfig, image_shape: tuple[int, ...]) -> None:
     Raises:
         ValueError: when the convolution strides cannot divide the image size.
     """
-    if model.arch in CONV_ARCHS:
-        factor = 2 ** len(model.conv_filters)
-        height, width = image_shape[0], image_shape[1]
-        if height % factor or width % factor:
-            blocks = [n for n in range(1, 6) if height % 2**n == 0 and width % 2**n == 0]
-            _fail("conv_filters", model.conv_filters,
-                  f"at most {max(blocks, default=0)} blocks for {height}x{width} images "
-                  f"(each stride-2 block halves the size, so {height}x{width} must divide by {factor})")
+    if model.arch in CONV_ARCHS and len(model.conv_filters) > max_conv_blocks(image_shape):
+        height, width, factor = image_shape[0], image_shape[1], 2 ** len(model.conv_filters)
+        fail("conv_filters", model.conv_filters,
+             f"at most {max_conv_blocks(image_shape)} blocks for {height}x{width} images "
+             f"(each stride-2 block halves the size, so {height}x{width} must divide by {factor})")
 
 
 @dataclass(frozen=True)
@@ -194,19 +174,16 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_choice("dataset", self.dataset, tuple(DATASETS))
         if not isinstance(self.model, ModelConfig):
-            _fail("model", self.model, "a ModelConfig")
+            fail("model", self.model, "a ModelConfig")
         check_int("num_epochs", self.num_epochs, 1, MAX_EPOCHS)
         check_int("batch_size", self.batch_size, 1, MAX_BATCH_SIZE)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_float("learning_rate", self.learning_rate, 0.0, 10.0, open_low=True)
-        check_int("seed", self.seed, 0, 2**31 - 1)
+        check_float("learning_rate", self.learning_rate, 0.0, MAX_LEARNING_RATE, open_low=True)
+        check_int("seed", self.seed, 0, MAX_SEED)
         if self.train_limit is not None:
-            check_int("train_limit", self.train_limit, 1, 10**7)
-        check_float("validation_fraction", self.validation_fraction, 0.0, 0.5)
-        if not isinstance(self.grayscale, bool):
-            _fail("grayscale", self.grayscale, "true or false")
-        if self.grayscale and DATASETS[self.dataset].channels == 1:
-            _fail("grayscale", self.grayscale, f"false for {self.dataset!r}, which is grayscale already")
+            check_int("train_limit", self.train_limit, 1)
+        check_float("validation_fraction", self.validation_fraction, 0.0, MAX_VALIDATION_FRACTION)
+        check_grayscale(self.dataset, self.grayscale)
         if self.exclude_class is not None:
             check_int("exclude_class", self.exclude_class, 0, DATASETS[self.dataset].num_classes - 1)
         check_input_shape(self.model, self.image_shape)
@@ -217,25 +194,24 @@ class TrainConfig:
         check_choice("classifier", self.classifier, CLASSIFIERS)
         if not isinstance(self.augment, tuple) or len(set(self.augment)) != len(self.augment) \
                 or any(name not in AUGMENTATIONS for name in self.augment):
-            _fail("augment", self.augment,
+            fail("augment", self.augment,
                   "a list of distinct names drawn from " + ", ".join(repr(name) for name in AUGMENTATIONS))
-        if self.source_run_id is not None and (not isinstance(self.source_run_id, str)
-                                               or not RUN_ID_PATTERN.match(self.source_run_id)):
-            _fail("source_run_id", self.source_run_id, "a run id of 32 lowercase hex digits, or null")
+        if self.source_run_id is not None:
+            check_run_id("source_run_id", self.source_run_id, "a run id of 32 lowercase hex digits, or null")
         if self.task == "reconstruct":
             # Classifier settings on an autoencoder run would be silently ignored; refuse them instead.
             if self.augment:
-                _fail("augment", self.augment, "empty for task 'reconstruct' (augmentation is for classifiers)")
+                fail("augment", self.augment, "empty for task 'reconstruct' (augmentation is for classifiers)")
             if self.source_run_id is not None:
-                _fail("source_run_id", self.source_run_id, "null for task 'reconstruct'")
+                fail("source_run_id", self.source_run_id, "null for task 'reconstruct'")
             return
         if self.exclude_class is not None:
-            _fail("exclude_class", self.exclude_class, "null for task 'classify' (every class must be learned)")
+            fail("exclude_class", self.exclude_class, "null for task 'classify' (every class must be learned)")
         if self.classifier == "encoder_head" and self.source_run_id is None:
-            _fail("source_run_id", self.source_run_id,
+            fail("source_run_id", self.source_run_id,
                   "the id of a finished autoencoder run for classifier 'encoder_head'")
         if self.classifier == "cnn" and self.source_run_id is not None:
-            _fail("source_run_id", self.source_run_id, "null for classifier 'cnn', which starts from scratch")
+            fail("source_run_id", self.source_run_id, "null for classifier 'cnn', which starts from scratch")
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -246,6 +222,28 @@ class TrainConfig:
     def replace(self, **changes: typing.Any) -> TrainConfig:
         """Return a copy with some fields changed (and validated)."""
         return dataclasses.replace(self, **changes)
+
+    def classifier_run(self, source_run_id: str | None, classifier: str, *, num_epochs: int, batch_size: int,
+                       augment: typing.Sequence[str] = (), train_limit: int | None = None) -> TrainConfig:
+        """A classify run on the data of this autoencoder run (``source_run_id``), as the Classify page submits it.
+
+        The classifier sees the same dataset, grayscale option and validation split as the
+        autoencoder, so the app's and the benchmark's accuracies are measured alike; only
+        ``encoder_head`` keeps ``source_run_id`` (it fine-tunes that run's encoder).
+
+        Args:
+            source_run_id: this run's id (needed for ``encoder_head`` only).
+            classifier: one of ``CLASSIFIERS``.
+            num_epochs, batch_size, augment: the classifier's training.
+            train_limit: the first N training images; 0 or None for all.
+
+        Raises:
+            ValueError: naming the field, for a setting that is not allowed.
+        """
+        return TrainConfig(dataset=self.dataset, grayscale=self.grayscale, validation_fraction=self.validation_fraction,
+                           task="classify", classifier=classifier, augment=tuple(augment), num_epochs=num_epochs,
+                           batch_size=batch_size, train_limit=train_limit or None,
+                           source_run_id=source_run_id if classifier == "encoder_head" else None)
 
     def to_dict(self) -> dict[str, typing.Any]:
         """A JSON-ready dict (tuples become lists)."""
@@ -266,11 +264,11 @@ class TrainConfig:
 def _coerce(cls: type, data: typing.Any) -> dict[str, typing.Any]:
     """Check field names and turn JSON lists back into tuples."""
     if not isinstance(data, typing.Mapping):
-        _fail(cls.__name__, data, "a mapping of field names to values")
+        fail(cls.__name__, data, "a mapping of field names to values")
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        _fail(f"{cls.__name__} field", unknown[0], "one of " + ", ".join(sorted(names)))
+        fail(f"{cls.__name__} field", unknown[0], "one of " + ", ".join(sorted(names)))
     values = dict(data)
     for key, value in values.items():
         if isinstance(value, list):

@@ -3,7 +3,8 @@
 A classifier run (``TrainConfig.task == "classify"``) trains in the job service like an
 autoencoder run, so the Train and Runs pages show it with the shared views; these helpers
 draw what differs (accuracy instead of reconstructions and a latent map), and give the
-Classify page the runs that belong to one autoencoder run. No TensorFlow is imported here.
+Classify page the runs that belong to one autoencoder run. Figures are plain-dict specs
+drawn by ``views.plot``, like every chart of the app. No TensorFlow is imported here.
 """
 
 from __future__ import annotations
@@ -12,34 +13,24 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
-from ae_core.config import TrainConfig
-from ae_core.datasets import DATASETS
-from ae_core.runs import RunRecord, RunStatus
+from ae_core.config import CLASSIFIERS, TrainConfig
+from ae_core.data import DATASETS
+from ae_core.store import RunRecord, RunStatus
 from ae_lab_ui import figures
-from ae_lab_ui.live import MetricHistory
-
-CLASSIFIERS = ("cnn", "encoder_head")
-# The keys of the same two methods in ae_core.codes_study (imported there with TensorFlow).
-STUDY_METHODS = {"encoder_head": "encoder_finetuned", "cnn": "cnn"}
-PLOT_CONFIG = {"displaylogo": False}
+from ae_lab_ui.history import MetricHistory
 
 
 def classify_config(source: RunRecord, classifier: str, *, num_epochs: int, batch_size: int,
                     augment: Sequence[str], train_limit: int | None) -> TrainConfig:
-    """A classify run on the data of autoencoder run ``source`` (whose encoder ``encoder_head`` fine-tunes).
+    """The form's classify run on autoencoder run ``source`` (see ``TrainConfig.classifier_run``).
 
     Raises:
-        ValueError: naming the field, for a setting the core rejects.
+        ValueError: naming the field, for a setting ``TrainConfig`` rejects (an unknown classifier included).
     """
-    if classifier not in CLASSIFIERS:
-        raise ValueError(f"classifier must be one of {', '.join(map(repr, CLASSIFIERS))}; got {classifier!r}")
-    return TrainConfig(dataset=source.config.dataset, grayscale=source.config.grayscale, task="classify",
-                       classifier=classifier, augment=tuple(augment), num_epochs=int(num_epochs),
-                       batch_size=int(batch_size), train_limit=train_limit or None,
-                       source_run_id=source.run_id if classifier == "encoder_head" else None)
+    return source.config.classifier_run(source.run_id, classifier, num_epochs=int(num_epochs),
+                                        batch_size=int(batch_size), augment=augment, train_limit=train_limit)
 
 
 def related_runs(runs: Sequence[RunRecord], source: RunRecord) -> list[RunRecord]:
@@ -87,34 +78,47 @@ def accuracy_figure(history: MetricHistory) -> figures.Figure:
                        "mode": "lines+markers", "name": name, "line": {"width": 3, "color": colour},
                        "marker": {"size": 8}, "hovertemplate": f"{name} %{{y:.1%}}<extra></extra>"})
     return figures.figure_spec(traces, "Accuracy", f"accuracy-{history.run_id}", hovermode="x unified",
-                           xaxis={"title": {"text": "epoch"}, "rangemode": "tozero"},
-                           yaxis={"title": {"text": "accuracy"}, "range": [0, 1], "tickformat": ".0%"})
+                               xaxis={"title": {"text": "epoch"}, "rangemode": "tozero"},
+                               yaxis={"title": {"text": "accuracy"}, "range": [0, 1], "tickformat": ".0%"})
 
 
-def confusion_figure(confusion: np.ndarray, class_names: Sequence[str], title: str) -> go.Figure:
-    """A heatmap of counts, true classes down and predicted classes across."""
-    figure = go.Figure(go.Heatmap(z=confusion, x=list(class_names), y=list(class_names), colorscale="Blues",
-                                  hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>",
-                                  texttemplate="%{z}", showscale=False))
-    figure.update_layout(title=title, height=460, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                         xaxis={"title": "predicted", "type": "category"},
-                         yaxis={"title": "true", "autorange": "reversed", "type": "category"})
-    return figure
+def confusion_figure(confusion: np.ndarray, class_names: Sequence[str], title: str) -> figures.Figure:
+    """A heatmap of counts, true classes down and predicted classes across.
+
+    Args:
+        confusion: counts (true x predicted), one row and column per class.
+        class_names: the classes' names, in label order.
+        title: the figure's title (the method whose matrix it is).
+
+    Returns:
+        A plain-dict Plotly spec for ``views.plot``.
+    """
+    # Category axes, so digit names "0".."9" are labels and not numbers to interpolate between.
+    names = [str(name) for name in class_names]
+    heatmap = {"type": "heatmap", "z": np.asarray(confusion).tolist(), "x": names, "y": names,
+               "colorscale": "Blues", "showscale": False, "texttemplate": "%{z}",
+               "hovertemplate": "true %{y}, predicted %{x}: %{z}<extra></extra>"}
+    return figures.figure_spec([heatmap], title, f"confusion-{title}", height=460,
+                               xaxis={"title": {"text": "predicted"}, "type": "category"},
+                               yaxis={"title": {"text": "true"}, "autorange": "reversed", "type": "category"})
 
 
 def render_accuracy(history: MetricHistory, *, key_prefix: str) -> None:
     """The accuracy curve (from the first finished epoch on)."""
+    from ae_lab_ui.views import plot  # views imports this module to draw classifier runs, so not at the top
+
     with st.container(key=f"{key_prefix}_accuracy_curve"):
         if not history.epochs.get("accuracy"):
             st.info("The accuracy curve starts when the first epoch ends.", icon=":material/percent:")
             return
-        st.plotly_chart(go.Figure(accuracy_figure(history), _validate=False), key=f"{key_prefix}_accuracy_chart",
-                        config=PLOT_CONFIG)
+        plot(accuracy_figure(history), key=f"{key_prefix}_accuracy_chart")
 
 
 def render_confusion(record: RunRecord, *, key_prefix: str) -> None:
     """A finished classifier's test confusion matrix; nothing before it has one."""
+    from ae_lab_ui.views import plot  # see render_accuracy
+
     confusion = confusion_of(record.result)
     if confusion is not None:
-        st.plotly_chart(confusion_figure(confusion, DATASETS[record.config.dataset].class_names,
-                                         "Test confusion matrix"), key=f"{key_prefix}_confusion_chart")
+        plot(confusion_figure(confusion, DATASETS[record.config.dataset].class_names, "Test confusion matrix"),
+             key=f"{key_prefix}_confusion_chart")

@@ -10,11 +10,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-import plotly.graph_objects as go
-
 from ae_core.config import TrainConfig
-from ae_core.runs import MetricRow, RunRecord, RunStatus
-from ae_lab_ui.figures import CLASS_COLOURS
+from ae_core.store import MetricRow, RunRecord, RunStatus
+from ae_lab_ui.figures import CLASS_COLOURS, Figure, figure_spec
 
 SWEEP_LATENT_SIZES = (2, 4, 8, 16, 32, 64)
 
@@ -52,7 +50,7 @@ def epoch_series(rows: Sequence[MetricRow], metric_key: str) -> tuple[list[int],
 
 
 def loss_comparison_figure(series: dict[str, Sequence[MetricRow]], *, metric_key: str = "mse",
-                           log_scale: bool = False) -> go.Figure:
+                           log_scale: bool = False) -> Figure:
     """Train (dashed) and validation (solid) values per epoch of several runs on one set of axes.
 
     Args:
@@ -60,16 +58,15 @@ def loss_comparison_figure(series: dict[str, Sequence[MetricRow]], *, metric_key
         metric_key: a Keras log key; ``mse`` compares any runs, while ``loss`` is in each run's own
             units (a VAE's summed loss is hundreds of times a dense model's mean BCE).
     """
-    figure = go.Figure()
+    traces = []
     for index, (label, rows) in enumerate(series.items()):
         colour = CLASS_COLOURS[index % len(CLASS_COLOURS)]
         for key, dash, suffix in ((metric_key, "dash", "train"), (f"val_{metric_key}", "solid", "validation")):
             epochs, values = epoch_series(rows, key)
             if epochs:
-                figure.add_trace(go.Scatter(x=epochs, y=values, mode="lines+markers", name=f"{label} · {suffix}",
-                                            line={"color": colour, "dash": dash, "width": 2.5}, legendgroup=label))
-    figure.update_layout(title=f"{metric_key} per epoch", height=420, margin={"l": 10, "r": 10, "t": 50, "b": 10},
-                         xaxis={"title": "epoch"},
-                         yaxis={"title": metric_key, "type": "log" if log_scale else "linear"},
-                         legend={"orientation": "h", "y": -0.2})
-    return figure
+                traces.append({"type": "scatter", "x": epochs, "y": values, "mode": "lines+markers",
+                               "name": f"{label} · {suffix}", "legendgroup": label,
+                               "line": {"color": colour, "dash": dash, "width": 2.5}})
+    return figure_spec(traces, f"{metric_key} per epoch", None, xaxis={"title": {"text": "epoch"}},
+                       yaxis={"title": {"text": metric_key}, "type": "log" if log_scale else "linear"},
+                       legend={"orientation": "h", "y": -0.2})

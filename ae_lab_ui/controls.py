@@ -17,13 +17,14 @@ from ae_core.config import (
     CONV_ARCHS,
     LOSSES,
     MAX_EPOCHS,
+    MAX_SEED,
     NOISE_TYPES,
     OPTIMIZERS,
     OUTPUT_ACTIVATIONS,
     VARIATIONAL_ARCHS,
 )
-from ae_core import datasets
-from ae_core.datasets import DATASETS
+from ae_core.data import datasets
+from ae_core.data import DATASETS
 from ae_lab_ui import form
 from ae_lab_ui.form import key
 from ae_lab_ui.services import OFFLINE_DATASET, how_to_get, offer_offline_dataset
@@ -128,7 +129,7 @@ def render_details() -> None:
                          format_func=lambda n: "all" if n == 0 else f"{n:,}", persist_state=PERSIST)
         st.slider("Validation fraction", 0.0, 0.5, step=0.05, key=key("validation_fraction"), persist_state=PERSIST,
                   help="0 validates on the test split, as the reference material does.")
-        st.number_input("Seed", min_value=0, max_value=form.MAX_SEED, step=1, key=key("seed"), persist_state=PERSIST)
+        st.number_input("Seed", min_value=0, max_value=MAX_SEED, step=1, key=key("seed"), persist_state=PERSIST)
     with st.expander("Regularisation and noise"):
         penalty = {"format_func": lambda value: "off" if value == 0 else f"{value:g}", "persist_state": PERSIST}
         st.slider("Dropout", 0.0, 0.8, step=0.05, key=key("dropout"), persist_state=PERSIST)

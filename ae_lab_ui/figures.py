@@ -1,13 +1,14 @@
 """Pictures of a run: the loss curve, the 2-D latent map and the reconstruction grid.
 
 Plain functions from data to a Plotly figure spec (a dict of ``data`` and
-``layout``) or an image array, so they are tested without a browser. Every
+``layout``) or an image array, so they are tested without a browser. A live
 figure carries a ``uirevision`` tied to the run: Plotly then keeps the
 person's zoom and hidden traces while new points arrive once a second.
 
-The specs are plain dicts rather than ``plotly.graph_objects``, because
-building graph objects validates every property: tens of milliseconds per
-figure on a busy 2-core machine, paid on every live rerun.
+Every figure of the app is such a plain dict (``figure_spec`` gives the common
+layout), drawn by ``views.plot``: building ``plotly.graph_objects`` validates
+every property, tens of milliseconds per figure on a busy 2-core machine, paid
+on every live rerun.
 """
 
 from __future__ import annotations
@@ -17,23 +18,36 @@ from typing import Any
 
 import numpy as np
 
-from ae_lab_ui.live import MetricHistory
+from ae_core.data import tile
+from ae_lab_ui.history import MetricHistory
 
 Figure = dict[str, Any]
+# Every chart's toolbar: no Plotly logo, no box or lasso select (clicks pick points), and no
+# scroll-wheel zoom, so the wheel scrolls the page as a person expects.
+PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"], "scrollZoom": False}
 # Tableau 10: distinct, colour-blind-friendly enough, and readable on a projector.
 CLASS_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
                  "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 # Batch points beyond this are thinned for drawing; the history keeps them all.
 MAX_BATCH_POINTS = 3000
+# The light gray between the images of the reconstruction grid.
+GRID_BACKGROUND = 235
 
 
-def figure_spec(traces: list[dict[str, Any]], title: str, uirevision: str, *, height: int = 420,
+def figure_spec(traces: list[dict[str, Any]], title: str, uirevision: str | None, *, height: int = 420,
                 **layout: Any) -> Figure:
-    """A plain-dict Plotly figure in the app's style; ``uirevision`` keeps zoom across updates."""
-    return {"data": traces, "layout": {
-        "title": {"text": title, "x": 0.0, "xanchor": "left"}, "uirevision": uirevision, "font": {"size": 15},
-        "margin": {"l": 10, "r": 10, "t": 50, "b": 10}, "height": height,
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0}, **layout}}
+    """A plain-dict Plotly figure in the app's style.
+
+    ``uirevision`` keeps the person's zoom and hidden traces across updates of the same
+    figure; None leaves it out, so each new figure is drawn afresh. ``layout`` adds to or
+    replaces the common layout's keys.
+    """
+    common = {"title": {"text": title, "x": 0.0, "xanchor": "left"}, "font": {"size": 15},
+              "margin": {"l": 10, "r": 10, "t": 50, "b": 10}, "height": height,
+              "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1.0}}
+    if uirevision is not None:
+        common["uirevision"] = uirevision
+    return {"data": traces, "layout": {**common, **layout}}
 
 
 def loss_figure(history: MetricHistory, steps_per_epoch: int | None, *, log_scale: bool = False) -> Figure:
@@ -118,21 +132,18 @@ def reconstruction_grid(snapshot: dict[str, Any], *, columns: int = 8, scale: in
     count, height, width, channels = originals.shape
     columns = max(1, min(columns, count))
     groups = -(-count // columns)
-    rows = groups * len(kinds)
-    background = 235
-    canvas = np.full((gap + rows * (height + gap) + gap * (groups - 1) * 2, gap + columns * (width + gap), channels),
-                     background, dtype=np.uint8)
-    for group in range(groups):
-        for row_in_group, images in enumerate(kinds):
-            top = gap + (group * len(kinds) + row_in_group) * (height + gap) + group * gap * 2
-            for column in range(columns):
-                index = group * columns + column
-                if index >= count:
-                    break
-                left = gap + column * (width + gap)
-                canvas[top:top + height, left:left + width] = np.clip(images[index], 0, 255)
-    canvas = canvas.repeat(scale, axis=0).repeat(scale, axis=1)
-    return canvas[:, :, 0] if channels == 1 else canvas
+    # (groups, kinds, columns, H, W, C): each group is a block of rows, one row per kind;
+    # the slots after the last image stay background.
+    blocks = np.full((groups * columns, len(kinds), height, width, channels), GRID_BACKGROUND, np.uint8)
+    for row, images in enumerate(kinds):
+        blocks[:count, row] = np.clip(images, 0, 255)
+    blocks = blocks.reshape(groups, columns, len(kinds), height, width, channels).swapaxes(1, 2)
+    pictures = [tile(block, gap=gap, background=GRID_BACKGROUND) for block in blocks]
+    # Groups stand three gaps apart, so each reads as originals over their reconstructions.
+    between = np.full((3 * gap, *pictures[0].shape[1:]), GRID_BACKGROUND, np.uint8)
+    canvas = np.concatenate([part for picture in pictures for part in (between, picture)][1:])
+    canvas = np.pad(canvas, [(gap, gap), (gap, gap)] + [(0, 0)] * (canvas.ndim - 2), constant_values=GRID_BACKGROUND)
+    return canvas.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
 def grid_caption(snapshot: dict[str, Any]) -> str:

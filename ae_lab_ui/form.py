@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ae_core import config
 from ae_core.config import (
     ARCHS,
     CONV_ARCHS,
@@ -19,7 +20,7 @@ from ae_core.config import (
     ModelConfig,
     TrainConfig,
 )
-from ae_core.datasets import DATASETS
+from ae_core.data import DATASETS
 
 # Widget keys carry the page name, so two pages can never share a key by accident.
 KEY_PREFIX = "train_"
@@ -34,7 +35,6 @@ CONV_BASE_CHOICES = (8, 16, 32, 64)
 # 0 stands for "all training examples".
 EXAMPLE_LIMIT_CHOICES = (0, 500, 1000, 2000, 5000, 10000, 20000, 50000)
 MAX_HIDDEN_LAYERS = 4
-MAX_SEED = 2**31 - 1
 
 # Architectures whose encoder uses the dense/LSTM hidden layers, and those
 # whose decoder may skip its hidden layers (an LSTM decoder needs one).
@@ -115,9 +115,8 @@ def preset_values(name: str) -> dict[str, Any]:
 
 
 def max_conv_blocks(dataset: str) -> int:
-    """How many stride-2 convolution blocks the dataset's image size allows (at most 5)."""
-    height, width, _ = DATASETS[dataset].image_shape
-    return max((n for n in range(1, 6) if height % 2**n == 0 and width % 2**n == 0), default=1)
+    """How many stride-2 convolution blocks the dataset's image size allows (the slider's top, at least 1)."""
+    return max(1, config.max_conv_blocks(DATASETS[dataset].image_shape))
 
 
 def hidden_sizes(values: Mapping[str, Any]) -> tuple[int, ...]:

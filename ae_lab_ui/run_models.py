@@ -16,14 +16,12 @@ import numpy as np
 import streamlit as st
 
 from ae_core.config import TrainConfig
-from ae_core.datasets import load_dataset
+from ae_core.data import load_dataset
 from ae_core.errors import AELabError
-from ae_core.runs import RunRecord, RunStatus
-from ae_core.store import CHECKPOINT_DIRNAME
+from ae_core.store import RunRecord, RunStatus
 from ae_lab_ui.services import JobService
 
 MAP_POINTS = 2000
-CHECKPOINT_FILE = "checkpoint.keras"  # ae_core.training.CHECKPOINT_FILE, without importing TensorFlow here
 
 
 class NoModelYet(AELabError):
@@ -38,7 +36,7 @@ class MapData:
     labels: np.ndarray
     indices: np.ndarray
     codes: np.ndarray
-    plane: object  # ae_core.analysis.LatentPlane
+    plane: object  # ae_core.analysis.latent.LatentPlane
     points: np.ndarray
 
 
@@ -52,30 +50,27 @@ def explorable(runs: list[RunRecord]) -> list[RunRecord]:
 
 
 def model_file(manager: JobService, run_id: str) -> Path:
-    """The final model of a run, else its latest epoch checkpoint.
+    """The final model of a run, else the model of its last good epoch checkpoint (the service decides).
 
     Raises:
         NoModelYet: when neither exists yet (the first epoch has not finished).
         RunNotFound: for an unknown run.
     """
-    path = manager.model_path(run_id)
-    if path is not None:
-        return Path(path)
-    checkpoint = manager.config_path(run_id).parent / CHECKPOINT_DIRNAME / CHECKPOINT_FILE
-    if checkpoint.is_file():
-        return checkpoint
-    raise NoModelYet("This run has no saved model yet: the first one is written when its first epoch ends.")
+    path = manager.latest_model_path(run_id)
+    if path is None:
+        raise NoModelYet("This run has no saved model yet: the first one is written when its first epoch ends.")
+    return Path(path)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model…")
-def _load(path: str, mtime: float):  # -> ae_core.models.Autoencoder
+def _load(path: str, mtime: float):  # -> ae_core.models.zoo.Autoencoder
     del mtime  # Part of the cache key only.
     from ae_core.models import load_autoencoder
 
     return load_autoencoder(path)
 
 
-def load_bundle(path: Path):  # -> ae_core.models.Autoencoder
+def load_bundle(path: Path):  # -> ae_core.models.zoo.Autoencoder
     """The autoencoder saved at ``path``, cached by path and modification time."""
     return _load(str(path), path.stat().st_mtime)
 
@@ -91,7 +86,7 @@ def test_split(config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
 @st.cache_resource(max_entries=8, show_spinner="Encoding the test images…")
 def _map_data(path: str, mtime: float, config: TrainConfig) -> MapData:
     from ae_core import analysis
-    from ae_core.pipeline import fixed_sample
+    from ae_core.data import fixed_sample
 
     bundle = _load(path, mtime)
     images, labels = test_split(config)
@@ -107,13 +102,13 @@ def map_data(path: Path, config: TrainConfig) -> MapData:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Reconstructing the test split…")
-def _ranking(path: str, mtime: float, config: TrainConfig):  # -> ae_core.analysis.ErrorRanking
+def _ranking(path: str, mtime: float, config: TrainConfig):  # -> ae_core.analysis.latent.ErrorRanking
     from ae_core import analysis
 
     images, _ = test_split(config)
     return analysis.rank_errors(_load(path, mtime), images, count=12)
 
 
-def error_ranking(path: Path, config: TrainConfig):  # -> ae_core.analysis.ErrorRanking
+def error_ranking(path: Path, config: TrainConfig):  # -> ae_core.analysis.latent.ErrorRanking
     """Every test image's reconstruction error, and the 12 worst, cached per model file."""
     return _ranking(str(path), path.stat().st_mtime, config)

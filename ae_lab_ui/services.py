@@ -17,16 +17,16 @@ from typing import Any, Protocol, TypeVar
 import streamlit as st
 
 from ae_core.config import TrainConfig
-from ae_core.datasets import DATASETS, data_dir
+from ae_core.data import DATASETS, data_dir
 from ae_core.errors import AELabError, DatasetUnavailable, RunNotFound
-from ae_core.runs import MetricRow, RunRecord
+from ae_core.store import MetricRow, RunRecord
 
 LOGGER = logging.getLogger("ae_lab_ui")
 T = TypeVar("T")
 
 
 class JobService(Protocol):
-    """What the pages use of ``ae_core.jobs.JobManager`` (see docs/DESIGN.md, "jobs")."""
+    """What the pages use of ``ae_core.service.jobs.JobManager`` (see docs/DESIGN.md, "jobs")."""
 
     def submit(self, config: TrainConfig) -> str: ...
     def list_runs(self) -> list[RunRecord]: ...
@@ -37,6 +37,7 @@ class JobService(Protocol):
     def delete(self, run_id: str) -> None: ...
     def resume(self, run_id: str) -> str: ...
     def model_path(self, run_id: str) -> Path | None: ...
+    def latest_model_path(self, run_id: str) -> Path | None: ...
     def config_path(self, run_id: str) -> Path: ...
 
 
@@ -59,7 +60,7 @@ def _shutdown(manager: JobService) -> None:
 def _shared_manager() -> JobService:
     # Imported here so that tests with a fake manager never load the service
     # (and its worker machinery) at all.
-    from ae_core.jobs import JobManager
+    from ae_core.service import JobManager
 
     return JobManager()
 
@@ -83,29 +84,56 @@ def friendly_message(error: BaseException) -> str:
             f"({type(error).__name__}: {error})")
 
 
-def attempt(action: Callable[[], T], *, what: str) -> T | None:
-    """Run ``action``; on an error, show it with ``st.error`` and return None.
+def is_expected(error: BaseException) -> bool:
+    """A refusal the person can act on (a bad setting, a missing run or dataset), not a bug."""
+    return isinstance(error, (ValueError, AELabError))
 
-    ``what`` says what was being done ("start the run"). Expected errors
-    (``ValueError``, ``AELabError``) are shown as they are; anything else is
-    logged with its traceback for the teacher and shown in one plain line,
-    because a page must never show a traceback.
+
+def attempt(action: Callable[[], T], *, what: str) -> T | None:
+    """Run ``action``; on an error, show it with ``show_error`` and return None.
+
+    ``what`` says what was being done ("start the run"). Any exception is caught, because
+    a page must never show a traceback: ``show_error`` says it in plain words (and logs an
+    unexpected one with its traceback for the teacher).
     """
     try:
         return action()
-    except (ValueError, AELabError) as error:
-        show_error(error, what=what)
     except Exception as error:  # noqa: BLE001 - the page must survive anything the service raises
-        LOGGER.exception("could not %s", what)
         show_error(error, what=what)
     return None
 
 
 def show_error(error: BaseException, *, what: str) -> None:
-    """Show ``error`` as an ``st.error`` box; a missing dataset also offers mnist_sample."""
+    """Show ``error`` as an ``st.error`` box; a missing dataset also offers mnist_sample.
+
+    An unexpected error (not ``is_expected``) is logged here with its traceback, once per
+    time it is shown, since the box tells the person the details are in the server's log.
+    """
+    if not is_expected(error):
+        LOGGER.error("could not %s", what, exc_info=error)
     st.error(f"Could not {what}. {friendly_message(error)}", icon=":material/error:")
     if isinstance(error, DatasetUnavailable):
         offer_offline_dataset("train_dataset", key_suffix="error")
+
+
+def _kept_key(page: str) -> str:
+    return f"{page}_kept_errors"
+
+
+def keep_error(page: str, what: str, error: BaseException) -> None:
+    """Keep an error of a button callback until ``show_kept_errors(page)`` shows it.
+
+    Callbacks run before the page is drawn, so an ``st.error`` there would land above the
+    page's title, out of the place a person reads. ``page`` names the page ("train", "runs"),
+    ``what`` says what was being done, in the words of ``show_error`` ("start the run").
+    """
+    st.session_state.setdefault(_kept_key(page), []).append((what, error))
+
+
+def show_kept_errors(page: str) -> None:
+    """Show (with ``show_error``) and forget the errors ``keep_error`` kept for ``page``."""
+    for what, error in st.session_state.pop(_kept_key(page), []):
+        show_error(error, what=what)
 
 
 OFFLINE_DATASET = "mnist_sample"

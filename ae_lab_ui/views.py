@@ -7,22 +7,21 @@ and the browser look for sit in keyed containers (``st-key-<prefix>_loss``...).
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import contextlib
 import functools
+import time
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 from threadpoolctl import ThreadpoolController
 
-from ae_core import projection
-from ae_core.datasets import DATASETS
-from ae_core.runs import RunRecord, RunStatus
+from ae_core.analysis import projection
+from ae_core.data import DATASETS
+from ae_core.store import RunRecord, RunStatus
 from ae_lab_ui import classify_views, figures
-from ae_lab_ui.live import SLOW_METHODS, MetricHistory, ProjectionCache, format_seconds, progress_of
+from ae_lab_ui.history import SLOW_METHODS, MetricHistory, ProjectionCache, format_seconds, progress_bar_state
 from ae_lab_ui.services import JobService, attempt
 
 STATUS_WORDS = {
@@ -33,7 +32,6 @@ STATUS_WORDS = {
     RunStatus.CANCELLED: ("Stopped", "orange", ":material/stop_circle:"),
     RunStatus.INTERRUPTED: ("Interrupted", "violet", ":material/warning:"),
 }
-_PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 
 
 @functools.cache
@@ -45,13 +43,15 @@ def _math_threads() -> ThreadpoolController:
     return ThreadpoolController()
 
 
-def plot(spec: figures.Figure, *, key: str) -> None:
-    """Draw a figure spec from ``figures``.
+def plot(spec: figures.Figure, *, key: str, **options: Any) -> Any:
+    """Draw a figure spec (a plain dict, as every figure function of ``ae_lab_ui`` returns).
 
-    The spec is wrapped without validation: ``figures`` builds it, its tests
-    check it, and validating again would cost tens of milliseconds per rerun.
+    The spec is wrapped without validation: the figure functions build it, their tests
+    check it, and validating again would cost tens of milliseconds per rerun. Every chart
+    gets the one toolbar, ``figures.PLOT_CONFIG``; ``options`` go to ``st.plotly_chart``
+    (``on_select`` for a clickable map), whose return value is returned.
     """
-    st.plotly_chart(go.Figure(spec, _validate=False), key=key, config=_PLOT_CONFIG)
+    return st.plotly_chart(go.Figure(spec, _validate=False), key=key, config=figures.PLOT_CONFIG, **options)
 
 
 def status_word(status: RunStatus) -> str:
@@ -78,7 +78,7 @@ def _number(value: float | None, digits: int = 4) -> str:
 
 def render_status(record: RunRecord, history: MetricHistory | None) -> None:
     """Metric tiles, the progress bar, and the run's state in plain words."""
-    progress = progress_of(record, history)
+    progress = progress_bar_state(record, history)
     train_loss = history.latest("loss") if history else None
     if train_loss is None and history is not None:
         train_loss = history.latest_batch_loss()

@@ -14,43 +14,36 @@ from pathlib import Path
 
 import streamlit as st
 
-from ae_core.codes_study import METHOD_TITLES
-from ae_core.config import AUGMENTATIONS
-from ae_core.datasets import DATASETS, load_dataset
-from ae_core.runs import RunStatus
+from ae_core.analysis import CLASSIFY_TITLES, ProbeResult, fit_probes
+from ae_core.config import AUGMENTATIONS, CLASSIFIERS
+from ae_core.data import DATASETS, Splits, load_dataset
+from ae_core.store import RunStatus
 from ae_lab_ui import classify_views, form, run_models, views
-from ae_lab_ui.live import MetricHistory, ProjectionCache
-from ae_lab_ui.services import attempt, get_manager, show_error
+from ae_lab_ui.history import MetricHistory, ProjectionCache
+from ae_lab_ui.services import attempt, get_manager, keep_error, show_kept_errors
 
-TRAIN_LIMIT, TEST_LIMIT = 5000, 2000
-PROBES = ("pixels_logistic", "codes_logistic")
+# A fixed sample keeps the probes to seconds; both probes fit and score the same images.
+PROBE_OPTIONS = {"train_limit": 5000, "test_limit": 2000, "max_iter": 200}
 LIVE_SECONDS = 1.0
-ERROR_KEY = "classify_pending_error"
 SEEN_KEY = "classify_seen_active"
 AUGMENT_TITLES = {"crop": "random crop", "flip": "horizontal flip", "rotate": "small rotation"}
 
 
-def _splits(dataset: str, grayscale: bool):  # -> ae_core.datasets.Splits
+def _splits(dataset: str, grayscale: bool) -> Splits:
     return load_dataset(dataset, validation_fraction=0.0, grayscale=grayscale, download=False)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Fitting logistic regression on the pixels (once per dataset)…")
-def pixel_probe(dataset: str, grayscale: bool):  # -> ae_core.codes_study.StudyEntry
+def pixel_probe(dataset: str, grayscale: bool) -> ProbeResult:
     """The pixel probe depends on the data only, so every run of a dataset shares it."""
-    from ae_core.codes_study import run_study
-
-    return run_study(_splits(dataset, grayscale), None, methods=("pixels_logistic",), train_limit=TRAIN_LIMIT,
-                     test_limit=TEST_LIMIT, max_iter=200)[0]
+    return fit_probes(_splits(dataset, grayscale), probes=("pixels",), **PROBE_OPTIONS)["pixels"]
 
 
 @st.cache_resource(max_entries=8, show_spinner="Fitting logistic regression on the codes…")
-def code_probe(path: str, mtime: float, dataset: str, grayscale: bool):  # -> ae_core.codes_study.StudyEntry
+def code_probe(path: str, mtime: float, dataset: str, grayscale: bool) -> ProbeResult:
     """The code probe of one model file, on the same images as the pixel probe."""
-    from ae_core.codes_study import run_study
-
     bundle = run_models.load_bundle(Path(path))
-    return run_study(_splits(dataset, grayscale), bundle, methods=("codes_logistic",), train_limit=TRAIN_LIMIT,
-                     test_limit=TEST_LIMIT, max_iter=200)[0]
+    return fit_probes(_splits(dataset, grayscale), bundle, probes=("codes",), **PROBE_OPTIONS)["codes"]
 
 
 def _start(source_id: str) -> None:
@@ -63,8 +56,8 @@ def _start(source_id: str) -> None:
             batch_size=state["classify_batch_size"], augment=state["classify_augment"],
             train_limit=state["classify_train_limit"])
         manager.submit(config)
-    except Exception as error:  # noqa: BLE001 - shown in plain words by show_error
-        state[ERROR_KEY] = error
+    except Exception as error:  # noqa: BLE001 - shown in plain words by show_kept_errors
+        keep_error("classify", "start the classifier", error)
 
 
 def live_classifiers(source_id: str) -> None:
@@ -77,7 +70,7 @@ def live_classifiers(source_id: str) -> None:
     histories: dict[str, MetricHistory] = st.session_state.setdefault("classify_histories", {})
     for kind, record in shown.items():
         with st.container(border=True, key=f"classify_live_{kind}"):
-            st.markdown(f"**{METHOD_TITLES[classify_views.STUDY_METHODS[kind]]}** · {form.describe(record.config)}")
+            st.markdown(f"**{CLASSIFY_TITLES[kind]}** · {form.describe(record.config)}")
             history = histories.setdefault(record.run_id, MetricHistory(record.run_id))
             attempt(lambda: history.refresh(manager.metrics_since), what="read the metrics")
             views.render_run(manager, record, history, ProjectionCache(), key_prefix=f"classify_{kind}",
@@ -94,8 +87,7 @@ st.markdown("Four ways to classify the same images: logistic regression on the r
             "trained autoencoder, that autoencoder's encoder with a dense head fine-tuned on the labels, and the "
             "reference CNN. On MNIST the codes come close to the pixels but do not beat them; the CNN does.")
 manager = get_manager()
-if ERROR_KEY in st.session_state:
-    show_error(st.session_state.pop(ERROR_KEY), what="start the classifier")
+show_kept_errors("classify")
 runs = attempt(manager.list_runs, what="list the runs")
 finished = {record.run_id: record for record in runs or []
             if record.status is RunStatus.FINISHED and record.config.task == "reconstruct"}
@@ -110,20 +102,20 @@ run_id = st.selectbox("Autoencoder run", list(finished), format_func=lambda rid:
 config = finished[run_id].config
 spec = DATASETS[config.dataset]
 path = attempt(lambda: run_models.model_file(manager, run_id), what="find the run's model")
-entries = None
+probes = None
 if path is not None:
-    entries = attempt(lambda: [pixel_probe(config.dataset, config.grayscale),
-                               code_probe(str(path), path.stat().st_mtime, config.dataset, config.grayscale)],
-                      what="fit the probes")
+    probes = attempt(lambda: {"pixels": pixel_probe(config.dataset, config.grayscale),
+                              "codes": code_probe(str(path), path.stat().st_mtime, config.dataset, config.grayscale)},
+                     what="fit the probes")
 related = classify_views.related_runs(runs or [], finished[run_id])
 trained = classify_views.newest(related, finished=True)
-if entries:
-    pixels, codes = entries
-    table = [{"method": entry.title, "numbers per image": entry.num_features, "test accuracy": entry.accuracy,
-              "training images": entry.num_train, "test images": entry.num_test,
-              "seconds": round(entry.seconds, 1), "run": "fitted here"} for entry in entries]
-    table += [classify_views.table_row(METHOD_TITLES[classify_views.STUDY_METHODS[kind]], trained.get(kind),
-                                       pixels.num_features) for kind in ("encoder_head", "cnn")]
+if probes:
+    pixels, codes = probes["pixels"], probes["codes"]
+    table = [{"method": CLASSIFY_TITLES[name], "numbers per image": probe.num_features,
+              "test accuracy": probe.accuracy, "training images": probe.num_train, "test images": probe.num_test,
+              "seconds": round(probe.seconds, 1), "run": "fitted here"} for name, probe in probes.items()]
+    table += [classify_views.table_row(CLASSIFY_TITLES[kind], trained.get(kind), pixels.num_features)
+              for kind in CLASSIFY_TITLES if kind in CLASSIFIERS]
     st.dataframe(table, hide_index=True, key="classify_table",
                  column_config={"test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0,
                                                                                   max_value=1)})
@@ -132,20 +124,19 @@ if entries:
                 f"pixels **{pixels.accuracy:.1%}** ({gap:+.1%}), on {pixels.num_train:,} training and "
                 f"{pixels.num_test:,} test images of {spec.title}. The neural classifiers are scored on the whole "
                 "test split.")
-    confusions = {"pixels_logistic": pixels.confusion, "codes_logistic": codes.confusion}
+    confusions = {name: probe.confusion for name, probe in probes.items()}
     for kind, record in trained.items():
         if classify_views.confusion_of(record.result) is not None:
-            confusions[classify_views.STUDY_METHODS[kind]] = classify_views.confusion_of(record.result)
-    shown = st.segmented_control("Confusion matrix of", list(confusions), default="codes_logistic", required=True,
-                                 format_func=METHOD_TITLES.get, key="classify_confusion_of")
-    st.plotly_chart(classify_views.confusion_figure(confusions[shown], spec.class_names, METHOD_TITLES[shown]),
-                    key="classify_confusion")
+            confusions[kind] = classify_views.confusion_of(record.result)
+    shown = st.segmented_control("Confusion matrix of", list(confusions), default="codes", required=True,
+                                 format_func=CLASSIFY_TITLES.get, key="classify_confusion_of")
+    views.plot(classify_views.confusion_figure(confusions[shown], spec.class_names, CLASSIFY_TITLES[shown]),
+               key="classify_confusion")
 
 st.subheader("Train the neural classifiers")
 with st.container(border=True, key="classify_form"):
-    st.segmented_control(
-        "Classifier", classify_views.CLASSIFIERS, default="cnn", required=True, key="classify_kind",
-        format_func={"cnn": "Reference CNN", "encoder_head": "Encoder + dense head (fine-tuned from this run)"}.get)
+    st.segmented_control("Classifier", CLASSIFIERS, default="cnn", required=True, key="classify_kind",
+                         format_func=CLASSIFY_TITLES.get)
     left, middle, right = st.columns(3)
     left.number_input("Epochs", 1, 200, 5, key="classify_epochs")
     middle.selectbox("Batch size", form.BATCH_CHOICES, index=form.BATCH_CHOICES.index(64), key="classify_batch_size")
@@ -153,13 +144,11 @@ with st.container(border=True, key="classify_form"):
                     format_func=lambda n: "all" if n == 0 else f"{n:,}", key="classify_train_limit")
     st.multiselect("Augmentation", AUGMENTATIONS, default=[], format_func=AUGMENT_TITLES.get, key="classify_augment")
     st.caption("The CNN: three conv+pool blocks of 32, 64 and 128 filters, Dense 128, softmax; Adam on categorical "
-               "cross-entropy. Training runs in the background service: leave the page and come back.")
+               "cross-entropy. The encoder + dense head starts from this run's encoder. Training runs in the "
+               "background service: leave the page and come back.")
     st.button("Train this classifier", key="classify_start", type="primary", icon=":material/play_arrow:",
               on_click=_start, args=(run_id,))
 
 active = any(record.status.is_active for record in related)
 st.session_state[SEEN_KEY] = active
 st.fragment(live_classifiers, run_every=LIVE_SECONDS if active else None)(run_id)
-bench_dataset = "mnist" if config.dataset == "mnist_sample" else config.dataset
-st.info("For figures on the full splits, train and score all four from a terminal: "
-        f"`python bench/bench_classify.py --dataset {bench_dataset}`.", icon=":material/terminal:")

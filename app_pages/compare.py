@@ -8,14 +8,12 @@ MSE against latent size as the runs finish (refreshing every two seconds meanwhi
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import streamlit as st
 
 from ae_core import analysis
-from ae_core.datasets import DATASETS
-from ae_core.pipeline import fixed_sample
-from ae_core.projection import METHOD_TITLES
-from ae_core.runs import RunRecord, RunStatus
+from ae_core.analysis import METHOD_TITLES
+from ae_core.data import DATASETS, fixed_sample
+from ae_core.store import RunRecord, RunStatus
 from ae_lab_ui import compare, explore_figures, figures, form, run_models, views
 from ae_lab_ui.services import attempt, get_manager
 
@@ -47,8 +45,7 @@ def side_by_side(chosen: list[RunRecord]) -> None:
         "Curve", ("mse", "loss"), default="mse", required=True, key="compare_metric",
         format_func={"mse": "MSE (comparable across runs)", "loss": "each run's own loss"}.get)
     log_scale = right.toggle("Logarithmic axis", key="compare_log_scale")
-    st.plotly_chart(compare.loss_comparison_figure(series, metric_key=metric_key, log_scale=log_scale),
-                    key="compare_loss")
+    views.plot(compare.loss_comparison_figure(series, metric_key=metric_key, log_scale=log_scale), key="compare_loss")
     st.subheader("The same test images, reconstructed by each model")
     shapes = {(record.config.dataset, record.config.grayscale) for record in chosen}
     columns = st.columns(len(chosen))
@@ -71,11 +68,11 @@ def side_by_side(chosen: list[RunRecord]) -> None:
             data = attempt(lambda: run_models.map_data(path, record.config), what="encode the test images")
             if data is not None:
                 method = METHOD_TITLES[data.plane.method]
-                figure = go.Figure(figures.latent_figure(data.points, data.labels, data.indices,
+                figure = figures.latent_figure(data.points, data.labels, data.indices,
                                                DATASETS[record.config.dataset].class_names, run_id=record.run_id,
-                                               method_title=method))
-                figure.update_layout(height=380, showlegend=False)
-                st.plotly_chart(figure, key=f"compare_latent_{number}")
+                                               method_title=method)
+                figure["layout"].update(height=380, showlegend=False)
+                views.plot(figure, key=f"compare_latent_{number}")
     if len(shapes) > 1:
         st.info("These runs use different datasets, so there are no common test images to reconstruct.")
 
@@ -86,7 +83,7 @@ def sweep_status(base: RunRecord) -> None:
     members = compare.sweep_members(fresh, base.config)
     sizes, mse = compare.sweep_points(members)
     if sizes:
-        st.plotly_chart(explore_figures.sweep_figure(sizes, mse), key="compare_sweep_chart")
+        views.plot(explore_figures.sweep_figure(sizes, mse), key="compare_sweep_chart")
     else:
         st.info("Test MSE appears here as the sweep's runs finish.", icon=":material/hourglass_top:")
     st.dataframe([{"latent size": size, "status": views.status_word(record.status),

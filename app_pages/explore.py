@@ -2,7 +2,7 @@
 
 A finished run (or the latest checkpoint of one still training) is loaded once and kept
 in memory; every control below only decodes a few images, which takes milliseconds.
-The computations live in ``ae_core.analysis`` and ``ae_core.uploads``; this page draws.
+The computations live in ``ae_core.analysis.latent`` and ``ae_core.data.uploads``; this page draws.
 """
 
 from __future__ import annotations
@@ -11,13 +11,11 @@ import numpy as np
 import streamlit as st
 
 from ae_core import analysis
-from ae_core.datasets import DATASETS
-from ae_core.uploads import MAX_UPLOAD_BYTES, fit_to_shape, load_upload
+from ae_core.data import DATASETS, MAX_UPLOAD_BYTES, fit_to_shape, load_upload, tile
 from ae_lab_ui import explore_figures, form, run_models, views
 from ae_lab_ui.services import attempt, get_manager
 
 MAX_SLIDER_DIMS = 16
-PLOT_CONFIG = {"displaylogo": False, "scrollZoom": True}
 
 st.title("Explore a trained model")
 manager = get_manager()
@@ -52,7 +50,7 @@ tab_map, tab_walk, tab_dims, tab_yours, tab_errors = st.tabs(
 
 def show(images: np.ndarray, caption: str, *, width: int | str = "stretch") -> None:
     """Show uint8 images (n, H, W, C) side by side as one strip."""
-    st.image(analysis.tile(images[None], gap=2, background=128), caption=caption, width=width, clamp=True,
+    st.image(tile(images[None], gap=2, background=128), caption=caption, width=width, clamp=True,
              output_format="PNG")
 
 
@@ -62,11 +60,10 @@ with tab_map:
     xs, ys, grid = analysis.decode_plane(bundle, data.plane, bounds, grid_size)
     figure = explore_figures.plane_figure(
         data.points, data.labels, data.indices, spec.class_names, run_id=run_id, bounds=bounds,
-        method_title="raw" if latent_dim <= 2 else "PCA (decodable)", background=analysis.tile(grid, gap=0))
+        method_title="raw" if latent_dim <= 2 else "PCA (decodable)", background=tile(grid, gap=0))
     left, right = st.columns([3, 1], gap="large")
     with left:
-        event = st.plotly_chart(figure, key="explore_map", on_select="rerun", selection_mode="points",
-                                config=PLOT_CONFIG)
+        event = views.plot(figure, key="explore_map", on_select="rerun", selection_mode="points")
     with right:
         st.markdown(f"**Click anywhere on the map** to decode that spot. The map is {plane_word}.")
         picked = explore_figures.picked_point(event)
@@ -131,10 +128,10 @@ with tab_yours:
             show(np.stack([image, analysis.decode(bundle, code)[0]]), "what the model sees · its reconstruction")
         with right:
             spot = data.plane.to_plane(code)[0]
-            st.plotly_chart(explore_figures.plane_figure(
+            views.plot(explore_figures.plane_figure(
                 data.points, data.labels, data.indices, spec.class_names, run_id=run_id, bounds=bounds,
                 method_title="where your image lands", background=None, marker=(float(spot[0]), float(spot[1]))),
-                key="explore_your_map", config=PLOT_CONFIG)
+                key="explore_your_map")
 
 with tab_errors:
     ranking = attempt(lambda: run_models.error_ranking(path, config), what="reconstruct the test split")
@@ -143,12 +140,12 @@ with tab_errors:
                     f"(mean MSE {ranking.errors.mean():.4f}): originals, reconstructions, and where the error is.")
         show(ranking.originals, "originals, worst first")
         show(ranking.reconstructions, "reconstructions")
-        st.plotly_chart(explore_figures.error_maps_figure(ranking.error_maps, ranking.errors[ranking.worst]),
-                        key="explore_error_maps", config=PLOT_CONFIG)
+        views.plot(explore_figures.error_maps_figure(ranking.error_maps, ranking.errors[ranking.worst]),
+                   key="explore_error_maps")
         _, labels = run_models.test_split(config)
         by_class = analysis.errors_by_class(ranking.errors, labels, spec.num_classes)
-        st.plotly_chart(explore_figures.error_histogram(by_class, spec.class_names, held_out=config.exclude_class),
-                        key="explore_error_histogram", config=PLOT_CONFIG)
+        views.plot(explore_figures.error_histogram(by_class, spec.class_names, held_out=config.exclude_class),
+                   key="explore_error_histogram")
         if config.exclude_class is None:
             st.markdown("**Anomaly demo.** Train the same model without one class: that class's errors stand out.")
             held = st.selectbox("Class to hold out", range(spec.num_classes), format_func=spec.class_names.__getitem__,

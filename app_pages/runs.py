@@ -8,44 +8,49 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from ae_core.errors import AELabError
-from ae_core.runs import RunRecord, RunStatus
+from ae_core.store import RunRecord, RunStatus
 from ae_lab_ui import form, views
-from ae_lab_ui.live import MetricHistory, ProjectionCache, format_seconds
-from ae_lab_ui.services import attempt, get_manager, show_error
+from ae_lab_ui.history import MetricHistory, ProjectionCache, format_seconds
+from ae_lab_ui.services import attempt, get_manager, keep_error, show_kept_errors
+from ae_lab_ui.watched import watched_run_id
 
+PAGE = "runs"
 REFRESH_SECONDS = 2.0
 SELECTED_KEY = "runs_selected"
 CONFIRM_KEY = "runs_confirm_delete"
-ERROR_KEY = "runs_pending_error"
 POLLING_KEY = "runs_polling"
-RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.CANCELLED)
 
 manager = get_manager()
 
 
-def _act(what: str, action, run_id: str) -> None:
-    """Run a button's action; keep an error for the page to show (callbacks run before the page draws)."""
+def _act(what: str, action: Callable[[str], Any], run_id: str,
+         then: Callable[[Any], None] | None = None) -> None:
+    """Run a button's action, then ``then(result)``; keep an error for the page to show (callbacks run first)."""
     try:
         result = action(run_id)
-    except Exception as error:  # noqa: BLE001 - shown in plain words by show_error
-        st.session_state[ERROR_KEY] = (what, error)
+    except Exception as error:  # noqa: BLE001 - shown in plain words by show_kept_errors
+        keep_error(PAGE, what, error)
         return
     st.session_state.pop(CONFIRM_KEY, None)
-    if what == "resume the run" and isinstance(result, str):
-        _select(result)
-    elif what == "delete the run":
-        st.session_state.pop(SELECTED_KEY, None)
-        st.query_params.pop("run_id", None)
+    if then is not None:
+        then(result)
 
 
 def _select(run_id: str) -> None:
     st.session_state[SELECTED_KEY] = run_id
     st.query_params["run_id"] = run_id
+
+
+def _forget_selection(_: object = None) -> None:
+    st.session_state.pop(SELECTED_KEY, None)
+    st.query_params.pop("run_id", None)
 
 
 def _selection_changed() -> None:
@@ -78,10 +83,8 @@ def label(record: RunRecord) -> str:
 
 
 def default_selection(ids: list[str]) -> str:
-    """The run in the URL, else the one this session trains, else the newest."""
-    wanted = st.query_params.get("run_id")
-    train_view = st.session_state.get("train_view")
-    for candidate in (wanted, train_view[0].run_id if train_view else None):
+    """The run in the URL, else the one this session watches on the Train page, else the newest."""
+    for candidate in (st.query_params.get("run_id"), watched_run_id()):
         if candidate in ids:
             return candidate
     return ids[0]
@@ -95,9 +98,10 @@ def actions(record: RunRecord) -> None:
     if record.status.is_active:
         row.button("Cancel", key="runs_cancel", icon=":material/stop:", on_click=_act,
                    args=("cancel the run", manager.cancel, run_id))
-    if record.status in RESUMABLE:
+    if record.status.is_resumable:
         row.button("Resume", key="runs_resume", icon=":material/replay:", on_click=_act,
-                   args=("resume the run", manager.resume, run_id), help="Continue from the last finished epoch.")
+                   args=("resume the run", manager.resume, run_id, _select),
+                   help="Continue from the last finished epoch.")
     row.button("Delete", key="runs_delete", icon=":material/delete:",
                on_click=lambda: st.session_state.__setitem__(CONFIRM_KEY, run_id))
     model_path = attempt(lambda: manager.model_path(run_id), what="find the model file")
@@ -116,7 +120,7 @@ def actions(record: RunRecord) -> None:
                        icon=":material/delete_forever:")
             yes, no = st.columns(2)
             yes.button("Yes, delete it", key="runs_delete_confirm", type="primary", on_click=_act,
-                       args=("delete the run", manager.delete, run_id))
+                       args=("delete the run", manager.delete, run_id, _forget_selection))
             no.button("Keep it", key="runs_delete_keep", on_click=lambda: st.session_state.pop(CONFIRM_KEY, None))
 
 
@@ -143,9 +147,7 @@ def details(record: RunRecord) -> None:
 
 
 def runs_view() -> None:
-    if ERROR_KEY in st.session_state:
-        what, error = st.session_state.pop(ERROR_KEY)
-        show_error(error, what=what)
+    show_kept_errors(PAGE)
     runs = attempt(manager.list_runs, what="list the runs") or []
     if not runs:
         st.info("No runs yet. Start one on the Train page.", icon=":material/inbox:")

@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ae_core import datasets
+from ae_core.data import datasets
 from ae_core.errors import RunNotFound
-from ae_core.runs import RunRecord, RunStatus, validate_run_id
+from ae_core.store import RunRecord, RunStatus, validate_run_id
 from ae_lab_ui import controls, form, views
-from ae_lab_ui.live import MetricHistory, ProjectionCache
-from ae_lab_ui.services import attempt, get_manager, how_to_get, offer_offline_dataset, show_error
+from ae_lab_ui.history import MetricHistory, ProjectionCache
+from ae_lab_ui.services import (attempt, get_manager, how_to_get, keep_error, offer_offline_dataset, show_error,
+                                show_kept_errors)
+from ae_lab_ui.watched import watch
 
 LIVE_SECONDS = 1.0
-ERROR_KEY = "train_pending_error"
+PAGE = "train"
 VIEW_KEY = "train_view"
 SEEN_STATUS_KEY = "train_seen_status"
 
@@ -40,18 +42,12 @@ def attached_run_id() -> str | None:
         return None
 
 
-def _remember_error(what: str, error: Exception) -> None:
-    # Callbacks run before the page is drawn, so the error is kept until the
-    # page shows it in the main area, where a person will see it.
-    st.session_state[ERROR_KEY] = (what, error)
-
-
 def _start() -> None:
     try:
         config = form.build_config(controls.dataset(), controls.values())
         run_id = manager.submit(config)
     except Exception as error:  # noqa: BLE001 - shown to the person by show_error, logged there if unexpected
-        _remember_error("start the run", error)
+        keep_error(PAGE, "start the run", error)
         return
     st.query_params["run_id"] = run_id
 
@@ -63,7 +59,7 @@ def _stop() -> None:
     try:
         manager.cancel(run_id)
     except Exception as error:  # noqa: BLE001
-        _remember_error("stop the run", error)
+        keep_error(PAGE, "stop the run", error)
 
 
 def _view(run_id: str) -> tuple[MetricHistory, ProjectionCache]:
@@ -132,13 +128,12 @@ with st.sidebar:
     controls.render_details()
 
 st.title("Train an autoencoder")
-if ERROR_KEY in st.session_state:
-    what, error = st.session_state.pop(ERROR_KEY)
-    show_error(error, what=what)
+show_kept_errors(PAGE)
 
 if record is None:
     welcome()
 else:
+    watch(record.run_id)
     title_column, toggle_column = st.columns([4, 1], vertical_alignment="bottom")
     title_column.subheader(form.describe(record.config))
     title_column.caption(f"Run `{record.run_id}` · {record.config.num_epochs} epochs · batch "

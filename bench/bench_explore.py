@@ -27,18 +27,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+import plotly.graph_objects as go  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from ae_core import analysis  # noqa: E402
 from ae_core.config import ModelConfig, TrainConfig  # noqa: E402
-from ae_core.datasets import DATASETS, load_dataset  # noqa: E402
+from ae_core.data import DATASETS, load_dataset  # noqa: E402
 from ae_core.models import load_autoencoder, save_autoencoder  # noqa: E402
-from ae_core.pipeline import fixed_sample  # noqa: E402
+from ae_core.data import fixed_sample, tile  # noqa: E402
 from ae_core.training import train  # noqa: E402
-from ae_core.uploads import load_upload  # noqa: E402
+from ae_core.data import load_upload  # noqa: E402
 from ae_lab_ui import explore_figures  # noqa: E402
 
 MAP_POINTS = 2000
+
+
+def to_json(spec: dict) -> str:
+    """Serialise a figure spec as ``ae_lab_ui.views.plot`` has Streamlit do it (no validation)."""
+    return go.Figure(spec, _validate=False).to_json()
 
 
 def timed(action: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -85,8 +91,8 @@ def bench_model(name: str, config: TrainConfig, repeats: int) -> list[tuple[str,
         grid = analysis.decode_plane(bundle, plane, bounds, 12)[2] if background else None
         figure = explore_figures.plane_figure(points, labels, indices, spec.class_names, run_id="bench",
                                               method_title="bench", bounds=bounds, marker=marker,
-                                              background=analysis.tile(grid, gap=0) if background else None)
-        figure.to_json()
+                                              background=tile(grid, gap=0) if background else None)
+        to_json(figure)
 
     def click() -> None:
         analysis.decode(bundle, plane.to_codes(np.array([[0.3, -0.2]], np.float32)))
@@ -103,8 +109,8 @@ def bench_model(name: str, config: TrainConfig, repeats: int) -> list[tuple[str,
     def errors() -> None:
         ranking = analysis.rank_errors(bundle, splits.x_test, count=12)
         by_class = analysis.errors_by_class(ranking.errors, splits.y_test, spec.num_classes)
-        explore_figures.error_maps_figure(ranking.error_maps, ranking.errors[ranking.worst]).to_json()
-        explore_figures.error_histogram(by_class, spec.class_names).to_json()
+        to_json(explore_figures.error_maps_figure(ranking.error_maps, ranking.errors[ranking.worst]))
+        to_json(explore_figures.error_histogram(by_class, spec.class_names))
 
     ranges = analysis.code_ranges(codes)
     actions: list[tuple[str, Callable[[], object]]] = [
@@ -130,7 +136,7 @@ def bench_page(config: TrainConfig, repeats: int) -> tuple[float, float]:
     """Whole Explore page reruns (every tab's script, server side) after a widget change, via AppTest."""
     from streamlit.testing.v1 import AppTest
 
-    from ae_core.runs import RunStatus
+    from ae_core.store import RunStatus
     from ae_lab_ui import services
     from tests.fake_jobs import FakeJobManager
 

@@ -1,4 +1,4 @@
-"""Benchmark the background training service (``ae_core.jobs.JobManager``).
+"""Benchmark the background training service (``ae_core.service.jobs.JobManager``).
 
 Measures, in one run of this script:
 
@@ -40,9 +40,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ae_core.config import ModelConfig, TrainConfig  # noqa: E402
-from ae_core.datasets import is_available_offline  # noqa: E402
-from ae_core.jobs import JobManager  # noqa: E402
-from ae_core.runs import RunStatus  # noqa: E402
+from ae_core.data import is_available_offline  # noqa: E402
+from ae_core.service import JobManager  # noqa: E402
+from ae_core.store import RunStatus  # noqa: E402
 
 LATENT_DIM, BATCH_SIZE, LEARNING_RATE = 64, 256, 1e-3
 STUDENTS = 30
@@ -92,12 +92,12 @@ def reference_config(dataset: str, train_limit: int | None, epochs: int, seed: i
 
 def plain_fit(threads: int, dataset: str, train_limit: int | None, epochs: int, seed: int, results: Any) -> None:
     """The baseline, in its own spawned process with the worker's thread budget: plain arrays and fit."""
-    from ae_core.worker import configure_threads
+    from ae_core.service import configure_threads
 
     configure_threads(threads)
     import keras
 
-    from ae_core.datasets import load_dataset
+    from ae_core.data import load_dataset
 
     splits = load_dataset(dataset, train_limit=train_limit, validation_fraction=0.0)
     x_train = splits.x_train.reshape(len(splits.x_train), -1).astype("float32") / 255.0

@@ -32,7 +32,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ae_core.config import ModelConfig, TrainConfig  # noqa: E402
-from ae_core.datasets import load_dataset  # noqa: E402
+from ae_core.data import load_dataset  # noqa: E402
 from ae_core.training import train  # noqa: E402
 
 LATENT_DIM, BATCH_SIZE, LEARNING_RATE = 64, 256, 1e-3

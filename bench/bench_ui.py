@@ -86,8 +86,8 @@ def rerun_times(reruns: int) -> list[float]:
     from streamlit.testing.v1 import AppTest
 
     from ae_core.config import TrainConfig
-    from ae_core.jobs import JobManager
-    from ae_core.runs import RunStatus
+    from ae_core.service import JobManager
+    from ae_core.store import RunStatus
     from ae_lab_ui import services
 
     with tempfile.TemporaryDirectory() as folder, JobManager(home=folder) as manager:

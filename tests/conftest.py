@@ -34,7 +34,7 @@ def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeJobManager:
 
     The machine's real data folder must not decide what the page tests see.
     """
-    from ae_core import datasets
+    from ae_core.data import datasets
     from ae_lab_ui import services
 
     manager = FakeJobManager(home=tmp_path)

@@ -1,4 +1,4 @@
-"""An in-memory job manager with the API of ``ae_core.jobs.JobManager``, for UI tests.
+"""An in-memory job manager with the API of ``ae_core.service.jobs.JobManager``, for UI tests.
 
 It trains nothing: tests create runs, add metric rows and snapshots, and
 change statuses by hand, then check what the pages draw and which calls they
@@ -18,7 +18,7 @@ import numpy as np
 
 from ae_core.config import TrainConfig
 from ae_core.errors import RunNotFound
-from ae_core.runs import MetricRow, RunRecord, RunStatus, validate_run_id
+from ae_core.store.records import MetricRow, RunRecord, RunStatus, validate_run_id
 
 SNAPSHOT_KINDS = ("reconstruction", "latent")
 
@@ -32,7 +32,8 @@ class FakeJobManager:
         self.runs: dict[str, RunRecord] = {}
         self.metrics: dict[str, list[MetricRow]] = {}
         self.snapshots: dict[tuple[str, str], dict[str, Any]] = {}
-        self.model_files: dict[str, Path] = {}
+        self.model_files: dict[str, Path] = {}  # final models, as tests give them
+        self.checkpoint_files: dict[str, Path] = {}  # the model of a run's last good epoch checkpoint
         self.submitted: list[TrainConfig] = []
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.errors: dict[str, BaseException] = {}
@@ -85,6 +86,8 @@ class FakeJobManager:
         with self._lock:
             del self.runs[run_id]
             self.metrics.pop(run_id, None)
+            self.model_files.pop(run_id, None)
+            self.checkpoint_files.pop(run_id, None)
 
     def resume(self, run_id: str) -> str:
         self._enter("resume", run_id)
@@ -99,6 +102,11 @@ class FakeJobManager:
         self._enter("model_path", run_id)
         self._record(run_id)
         return self.model_files.get(run_id)
+
+    def latest_model_path(self, run_id: str) -> Path | None:
+        self._enter("latest_model_path", run_id)
+        self._record(run_id)
+        return self.model_files.get(run_id) or self.checkpoint_files.get(run_id)
 
     def config_path(self, run_id: str) -> Path:
         self._enter("config_path", run_id)

@@ -20,17 +20,17 @@ so that one manager can run differently behaving jobs side by side:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from ae_core.config import TrainConfig
+from ae_core.store import Checkpoint
+from ae_core.training.events import TrainResult, end_event, start_event
 
 NAN_SEED = 13
 CRASH_SEED = 17
@@ -39,12 +39,6 @@ NAN_STEP = 3
 CRASH_MESSAGE = "the fake trainer crashed on purpose"
 
 
-@dataclass(frozen=True)
-class FakeResult:
-    status: str
-    message: str
-    metrics: dict[str, float] = field(default_factory=dict)
-    model: Any = None
 
 
 def _loss(step: int) -> float:
@@ -53,29 +47,26 @@ def _loss(step: int) -> float:
 
 def train(config: TrainConfig, on_event: Callable[[dict[str, Any]], None] = lambda event: None,
           should_stop: Callable[[], bool] = lambda: False, *, checkpoint_dir: Path | str | None = None,
-          resume: bool = False) -> FakeResult:
+          resume: bool = False) -> TrainResult:
     """Pretend to train; see the module docstring for the behaviours."""
     step_seconds = float(os.environ.get("FAKE_STEP_SECONDS", "0.02"))
     steps_per_epoch = math.ceil((config.train_limit or 256) / config.batch_size)
-    checkpoint = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    initial_epoch = 0
-    if resume and checkpoint is not None and (checkpoint / "checkpoint.json").is_file():
-        initial_epoch = int(json.loads((checkpoint / "checkpoint.json").read_text())["epoch"])
+    checkpoint = Checkpoint(Path(checkpoint_dir)) if checkpoint_dir is not None else None
+    initial_epoch = (checkpoint.epoch() if resume and checkpoint is not None else None) or 0
     start = time.monotonic()
 
     def elapsed() -> float:
         return time.monotonic() - start
 
-    def end(status: str, message: str, epochs: int) -> FakeResult:
+    def end(status: str, message: str, epochs: int) -> TrainResult:
         metrics = {"seconds": elapsed(), "samples_per_second": 1000.0, "epochs_completed": float(epochs)}
         if status == "finished":
             metrics.update(test_loss=_loss(epochs * steps_per_epoch), test_mse=0.01, test_psnr=20.0)
-        on_event({"type": "end", "status": status, "message": message, "result": dict(metrics), "time": elapsed()})
-        return FakeResult(status, message, metrics)
+        on_event(end_event(status, message, metrics, elapsed()))
+        return TrainResult(status, message, metrics)
 
-    on_event({"type": "start", "num_epochs": config.num_epochs, "steps_per_epoch": steps_per_epoch,
-              "initial_epoch": initial_epoch, "num_train": config.train_limit or 256,
-              "image_shape": list(config.image_shape), "class_names": [str(d) for d in range(10)], "time": 0.0})
+    on_event(start_event(config.num_epochs, steps_per_epoch, initial_epoch, config.train_limit or 256,
+                         config.image_shape, tuple(str(d) for d in range(10))))
     height, width, channels = config.image_shape
     for epoch in range(initial_epoch, config.num_epochs):
         for batch in range(steps_per_epoch):
@@ -99,7 +90,6 @@ def train(config: TrainConfig, on_event: Callable[[dict[str, Any]], None] = lamb
         on_event({"type": "latent", "epoch": epoch + 1, "step": step, "indices": np.arange(32),
                   "codes": np.full((32, config.model.latent_dim), float(epoch), dtype=np.float32),
                   "labels": np.arange(32) % 10, "time": elapsed()})
-        if checkpoint is not None:
-            checkpoint.mkdir(parents=True, exist_ok=True)
-            (checkpoint / "checkpoint.json").write_text(json.dumps({"epoch": epoch + 1}))
+        if checkpoint is not None:  # no model to save: an empty file stands for it
+            checkpoint.save(lambda path: path.write_bytes(b""), epoch + 1)
     return end("finished", f"Finished {config.num_epochs} epochs.", config.num_epochs)

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from ae_core import analysis
+from ae_core.data import tile
 from ae_core.config import ModelConfig, TrainConfig
-from ae_core.datasets import load_dataset
-from ae_core.models import build_autoencoder
+from ae_core.data.datasets import load_dataset
+from ae_core.models.zoo import build_autoencoder
 from ae_core.training import train
 
 
@@ -102,7 +103,7 @@ def test_decode_plane_decodes_each_grid_point(trained, digits) -> None:
     assert images.shape == (5, 5, 28, 28, 1) and xs[0] < xs[-1] and ys[0] < ys[-1]
     corner = analysis.decode(trained, plane.to_codes(np.array([[xs[-1], ys[0]]])))
     np.testing.assert_array_equal(images[0, -1], corner[0])
-    picture = analysis.tile(images, gap=1)
+    picture = tile(images, gap=1)
     assert picture.shape == (5 * 29 - 1, 5 * 29 - 1)
     np.testing.assert_array_equal(picture[:28, -28:], images[0, -1, :, :, 0])
     with pytest.raises(ValueError, match="grid_size must be a whole number from 2 to 40"):

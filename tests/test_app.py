@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ae_core import datasets
+from ae_core.data import datasets
 from ae_core.config import ModelConfig, TrainConfig
 from ae_core.errors import DatasetUnavailable, RunNotFound
-from ae_core.runs import RunStatus
+from ae_core.store.records import RunStatus
 from ae_lab_ui import form, services
 from tests.fake_jobs import FakeJobManager
 
@@ -147,6 +148,29 @@ def test_a_failing_submit_is_shown_in_words(fake: FakeJobManager, error: Excepti
     assert "Could not start the run" in texts(app.error)
     assert words in texts(app.error)
     assert "run_id" not in app.query_params
+
+
+def test_an_unexpected_error_is_logged_once_with_its_traceback(fake: FakeJobManager,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    fake.fail("submit", RuntimeError("the pool is on fire"))
+    app = run_app()
+    with caplog.at_level(logging.ERROR, logger="ae_lab_ui"):
+        app.button(key="train_start").click().run()
+        assert "details are in the server's log" in texts(app.error)
+        app.run()  # shown once: a later rerun neither shows nor logs it again
+    assert not app.error
+    logged = [record for record in caplog.records if record.name == "ae_lab_ui"]
+    assert [record.getMessage() for record in logged] == ["could not start the run"]
+    assert logged[0].exc_info and "the pool is on fire" in str(logged[0].exc_info[1])
+
+
+def test_an_expected_error_is_not_logged(fake: FakeJobManager, caplog: pytest.LogCaptureFixture) -> None:
+    fake.fail("submit", ValueError("latent_dim must be a whole number from 1 to 1024; got 0"))
+    app = run_app()
+    with caplog.at_level(logging.ERROR, logger="ae_lab_ui"):
+        app.button(key="train_start").click().run()
+    assert "latent_dim must be a whole number" in texts(app.error)
+    assert not [record for record in caplog.records if record.name == "ae_lab_ui"]
 
 
 def test_an_unavailable_dataset_says_how_to_get_it_and_offers_the_sample(fake: FakeJobManager) -> None:
@@ -338,6 +362,16 @@ def test_opening_a_run_shows_its_curves_pictures_and_files(fake: FakeJobManager,
     assert set(downloads) == {"Model (.keras)", "config.json"}
     assert not downloads["Model (.keras)"].disabled
     assert [metric.value for metric in app.metric][4:7] == ["Finished", "2 / 10", "0.1000"]
+
+
+def test_the_runs_page_opens_the_run_this_session_watches(fake: FakeJobManager) -> None:
+    watched = training_run(fake)
+    training_run(fake)  # newer, so it would be opened by default
+    app = run_app({"run_id": watched})
+    del app.query_params["run_id"]
+    app.switch_page("app_pages/runs.py").run()
+    assert_clean(app)
+    assert app.selectbox(key="runs_selected").value == watched
 
 
 def test_a_run_without_a_model_cannot_be_downloaded_yet(fake: FakeJobManager) -> None:

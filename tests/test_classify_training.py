@@ -10,7 +10,7 @@ import pytest
 
 from ae_core.config import ModelConfig, TrainConfig
 from ae_core.errors import RunNotFound
-from ae_core.events import _plain
+from ae_core.service.sinks import _plain
 from tests.collect import run
 
 SOURCE_ID = "ab" * 16
@@ -61,6 +61,15 @@ def test_a_confusion_matrix_survives_the_way_to_the_store_as_whole_numbers() -> 
 
 
 # -- the trainer ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("trainer", "task", "other"), [
+    ("train_classifier", "classify", "reconstruct"), ("train_autoencoder", "reconstruct", "classify")])
+def test_each_trainer_refuses_the_other_task(trainer: str, task: str, other: str) -> None:
+    import ae_core.training
+
+    with pytest.raises(ValueError, match=f"task must be '{task}' for {trainer}; got '{other}'"):
+        getattr(ae_core.training, trainer)(tiny(task=other))
+
+
 def test_the_cnn_trains_with_live_events_and_a_confusion_matrix() -> None:
     result, events = run(tiny(augment=("crop", "flip", "rotate")))
     kinds = [event["type"] for event in events]
@@ -98,7 +107,8 @@ def test_a_stop_request_ends_the_classifier_cleanly() -> None:
 def test_a_diverging_classifier_fails_with_a_message(monkeypatch: pytest.MonkeyPatch) -> None:
     import keras
 
-    from ae_core import classifier, classify_training
+    from ae_core.models import classifier
+    from ae_core.training import classifier as classify_training
 
     # Keras clips the cross-entropy of a softmax, so no learning rate makes the CNN's loss
     # NaN quickly; a classifier whose output bias is NaN from the start does, at once.
@@ -123,7 +133,7 @@ def test_the_checkpoint_lets_a_classifier_resume(tmp_path: Path) -> None:
 
 
 def test_the_encoder_head_fine_tunes_a_saved_autoencoders_encoder(tmp_path: Path) -> None:
-    from ae_core.models import build_autoencoder, load_autoencoder, save_autoencoder
+    from ae_core.models.zoo import build_autoencoder, load_autoencoder, save_autoencoder
 
     source = TrainConfig(model=ModelConfig(arch="dense", latent_dim=8, hidden_sizes=()))
     path = tmp_path / "model.keras"
@@ -139,6 +149,6 @@ def test_the_encoder_head_fine_tunes_a_saved_autoencoders_encoder(tmp_path: Path
         run(config, source_model=tmp_path / "gone.keras")
     colour = tiny(dataset="cifar10", classifier="encoder_head", source_run_id=SOURCE_ID)
     with pytest.raises(ValueError, match=r"source_run_id must name a run trained on \(32, 32, 3\) images"):
-        from ae_core.classify_training import _model_for
+        from ae_core.training.classifier import _build
 
-        _model_for(colour, 10, None, path)
+        _build(colour, 10, path)

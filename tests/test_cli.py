@@ -40,7 +40,7 @@ def test_train_prints_one_json_object_last_and_saves_a_loadable_model(tmp_path: 
     assert saved["model"]["l1_activity"] == 1e-5
     assert "epoch 2/2" in proc.stderr  # the progress bar
 
-    from ae_core.models import load_autoencoder
+    from ae_core.models.zoo import load_autoencoder
 
     bundle = load_autoencoder(out / "model.keras")
     assert bundle.encoder.output_shape == (None, 8)
@@ -81,10 +81,10 @@ def test_datasets_lists_offline_availability(tmp_path: Path, monkeypatch, capsys
 
 def test_a_missing_dataset_is_a_one_line_message_not_a_traceback(tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("AE_LAB_DATA_DIR", str(tmp_path))
-    from ae_core import datasets
+    from ae_core.data import download
 
     # Make the download fail at once, as it does on a machine with no internet.
-    monkeypatch.setattr(datasets, "_reachable", lambda *args, **kwargs: False)
+    monkeypatch.setattr(download, "reachable", lambda *args, **kwargs: False)
     assert main(["train", "--dataset", "fashion_mnist", "--epochs", "1"]) == 1
     err = capsys.readouterr().err.strip()
     assert "mnist_sample" in err and "Traceback" not in err

@@ -57,7 +57,7 @@ def test_invalid_model_fields_name_the_field_and_the_allowed_values(changes: dic
         ({"optimizer": "adagrad"}, r"optimizer must be one of 'adam', 'sgd', 'rmsprop'"),
         ({"validation_fraction": 0.9}, r"validation_fraction must be a number in \[0, 0.5\]"),
         ({"grayscale": True}, r"grayscale must be false for 'mnist_sample'"),
-        ({"train_limit": 0}, r"train_limit must be a whole number from 1"),
+        ({"train_limit": 0}, r"train_limit must be a whole number of at least 1; got 0"),
     ],
 )
 def test_invalid_train_fields_raise(changes: dict, message: str) -> None:
@@ -83,3 +83,16 @@ def test_from_dict_rejects_unknown_fields_and_non_mappings() -> None:
         TrainConfig.from_dict({"model": {"latent": 3}})
     with pytest.raises(ValueError, match=r"TrainConfig must be a mapping"):
         TrainConfig.from_dict([1, 2])  # type: ignore[arg-type]
+
+
+def test_a_classifier_run_inherits_the_autoencoder_runs_data_and_validation_split() -> None:
+    source = TrainConfig(dataset="cifar10", grayscale=True, validation_fraction=0.0)
+    run_id = "ab" * 16
+    head = source.classifier_run(run_id, "encoder_head", num_epochs=3, batch_size=64, augment=["flip"], train_limit=0)
+    assert (head.task, head.classifier, head.source_run_id, head.augment) == ("classify", "encoder_head", run_id,
+                                                                            ("flip",))
+    assert (head.dataset, head.grayscale, head.validation_fraction, head.train_limit) == ("cifar10", True, 0.0, None)
+    cnn = source.classifier_run(run_id, "cnn", num_epochs=3, batch_size=64)
+    assert cnn.source_run_id is None and cnn.validation_fraction == 0.0
+    with pytest.raises(ValueError, match=r"classifier must be one of 'cnn', 'encoder_head'; got 'svm'"):
+        source.classifier_run(run_id, "svm", num_epochs=3, batch_size=64)

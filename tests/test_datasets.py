@@ -1,4 +1,4 @@
-"""Tests for ae_core.datasets against the real datasets (and tiny synthetic files for error paths).
+"""Tests for ae_core.data.datasets against the real datasets (and tiny synthetic files for error paths).
 
 The real data lives in $AE_LAB_DATA_DIR (written by ``python ../shared/datasets/prepare.py
 /tmp/ae_data``). These tests skip only when that variable is unset and /tmp/ae_data is missing.
@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ae_core import dataset_files, datasets
-from ae_core.datasets import (
+from ae_core.data import datasets, download
+from ae_core.data import files as dataset_files
+from ae_core.data.datasets import (
     DATASETS,
     Splits,
     data_dir,
@@ -196,17 +197,17 @@ def test_missing_dataset_says_where_to_put_it(empty_data_dir: Path, name: str, p
 def test_unreachable_host_is_detected_within_the_timeout() -> None:
     started = time.monotonic()
     # 192.0.2.0/24 is reserved for documentation and never routed: the probe must give up on time.
-    assert not datasets._reachable("https://192.0.2.1/data.npz", timeout=0.5)
+    assert not download.reachable("https://192.0.2.1/data.npz", timeout=0.5)
     assert time.monotonic() - started < 2.0
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
-        assert datasets._reachable(f"http://127.0.0.1:{server.getsockname()[1]}/", timeout=2.0)
+        assert download.reachable(f"http://127.0.0.1:{server.getsockname()[1]}/", timeout=2.0)
 
 
 def test_offline_download_fails_fast_with_the_same_advice(empty_data_dir: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(datasets, "_reachable", lambda url, timeout=3.0: False)
+    monkeypatch.setattr(download, "reachable", lambda url, timeout=3.0: False)
     with pytest.raises(DatasetUnavailable, match=r"cannot be reached.*'mnist_sample'"):
         load_dataset("mnist", download=True)
 
@@ -214,7 +215,7 @@ def test_offline_download_fails_fast_with_the_same_advice(empty_data_dir: Path,
 def fake_keras(monkeypatch: pytest.MonkeyPatch, get_file: object) -> None:
     """Install a stand-in ``keras`` module (the real one would try the network) and pretend to be online."""
     monkeypatch.setitem(sys.modules, "keras", types.SimpleNamespace(utils=types.SimpleNamespace(get_file=get_file)))
-    monkeypatch.setattr(datasets, "_reachable", lambda url, timeout=3.0: True)
+    monkeypatch.setattr(download, "reachable", lambda url, timeout=3.0: True)
 
 
 def test_download_saves_into_the_data_folder(empty_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -231,7 +232,7 @@ def test_download_saves_into_the_data_folder(empty_data_dir: Path, monkeypatch: 
     fake_keras(monkeypatch, get_file)
     mnist = load_dataset("mnist", validation_fraction=0)
     assert calls == [dict(fname="mnist.npz", origin="https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
-                          "mnist.npz", file_hash=datasets._MNIST_HASH, folder=str(empty_data_dir))]
+                          "mnist.npz", file_hash=download.MNIST_HASH, folder=str(empty_data_dir))]
     assert class_counts(mnist.y_train) == MNIST_TRAIN_COUNTS and is_available_offline("mnist")
     load_dataset("fashion_mnist")
     assert sorted(call["fname"] for call in calls[1:]) == sorted(dataset_files.IDX_FILES)

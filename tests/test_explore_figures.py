@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
+import plotly.graph_objects as go
 import pytest
+from PIL import Image
 
 from ae_lab_ui import drawing, explore_figures
 
@@ -15,12 +20,17 @@ def test_plane_figure_puts_the_decoded_grid_under_clickable_points() -> None:
     figure = explore_figures.plane_figure(points, np.array([0, 1, 1]), np.arange(3), [str(d) for d in range(10)],
                                           run_id="r", method_title="raw", bounds=(0.0, 2.0, 0.0, 1.0),
                                           background=background, marker=(1.5, 0.5))
-    image = figure.layout.images[0]
-    assert (image.x, image.y, image.sizex, image.sizey, image.layer) == (0.0, 1.0, 2.0, 1.0, "below")
-    names = [trace.name for trace in figure.data]
+    image = figure["layout"]["images"][0]
+    assert (image["x"], image["y"], image["sizex"], image["sizey"], image["layer"]) == (0.0, 1.0, 2.0, 1.0, "below")
+    names = [trace["name"] for trace in figure["data"]]
     assert names == ["0", "1", explore_figures.PICK_TRACE, "your image"]
-    assert len(figure.data[2].x) == explore_figures.CLICK_GRID ** 2
-    assert min(figure.data[2].x) == 0.0 and max(figure.data[2].y) == 1.0
+    assert len(figure["data"][2]["x"]) == explore_figures.CLICK_GRID ** 2
+    assert min(figure["data"][2]["x"]) == 0.0 and max(figure["data"][2]["y"]) == 1.0
+    # The background is a PNG of the grid, flipped: the grid's (white) row 0 is the picture's bottom.
+    assert image["source"].startswith("data:image/png;base64,")
+    picture = np.asarray(Image.open(io.BytesIO(base64.b64decode(image["source"].split(",", 1)[1]))))
+    assert picture.shape == (30, 30) and picture[0, 0] == 0 and picture[-1, 0] == 255
+    go.Figure(figure)  # a valid Plotly figure (the page draws it without validation)
 
 
 def test_picked_point_reads_a_selection_event() -> None:
@@ -33,11 +43,17 @@ def test_picked_point_reads_a_selection_event() -> None:
 def test_error_figures_show_every_map_and_class() -> None:
     maps = np.random.default_rng(0).uniform(size=(7, 4, 5)).astype(np.float32)
     figure = explore_figures.error_maps_figure(maps, [0.5] * 7, columns=3)
-    assert np.asarray(figure.data[0].z).shape == (3 * 5, 3 * 6)
+    heat = np.asarray(figure["data"][0]["z"])
+    # 3 x 3 slots of 4 x 5 pixels, one blank (NaN) pixel apart; the two slots after the 7th map are blank too.
+    assert heat.shape == (3 * 5 - 1, 3 * 6 - 1)
+    assert np.count_nonzero(~np.isnan(heat)) == maps.size
+    np.testing.assert_array_equal(heat[5:9, 6:11], maps[4])
+    assert figure["data"][0]["colorscale"][0] == [0.0, "#000004"]  # Inferno spelled out: Plotly.js has no such name
     histogram = explore_figures.error_histogram({0: np.array([0.1, 0.2]), 1: np.array([]), 2: np.array([0.3])},
                                                 ["a", "b", "c"], held_out=2)
-    assert [trace.name for trace in histogram.data] == ["a", "c (never trained on)"]
-    assert histogram.data[1].opacity > histogram.data[0].opacity
+    assert [trace["name"] for trace in histogram["data"]] == ["a", "c (never trained on)"]
+    assert histogram["data"][1]["opacity"] > histogram["data"][0]["opacity"]
+    go.Figure(figure), go.Figure(histogram)
 
 
 def test_canvas_strokes_become_light_ink_on_black() -> None:
@@ -52,4 +68,5 @@ def test_canvas_strokes_become_light_ink_on_black() -> None:
 @pytest.mark.parametrize("sizes", [(2, 4, 8), (2, 4, 8, 16, 32, 64)])
 def test_sweep_figure_plots_mse_against_latent_size(sizes) -> None:
     figure = explore_figures.sweep_figure(sizes, [0.1 / size for size in sizes])
-    assert list(figure.data[0].x) == list(sizes) and figure.layout.xaxis.type == "log"
+    assert list(figure["data"][0]["x"]) == list(sizes) and figure["layout"]["xaxis"]["type"] == "log"
+    go.Figure(figure)

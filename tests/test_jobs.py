@@ -26,8 +26,8 @@ import fake_trainer  # noqa: E402
 
 from ae_core.config import ModelConfig, TrainConfig  # noqa: E402
 from ae_core.errors import RunNotFound  # noqa: E402
-from ae_core.jobs import JobManager  # noqa: E402
-from ae_core.runs import RunStatus  # noqa: E402
+from ae_core.service.jobs import JobManager  # noqa: E402
+from ae_core.store.records import RunStatus  # noqa: E402
 
 FAKE = "fake_trainer:train"
 DEADLINE = 60.0
@@ -183,7 +183,7 @@ def test_kill_9_interrupts_that_run_and_the_others_carry_on(make_manager: Callab
     manager = make_manager()
     victim = manager.submit(fake_config(steps=4, epochs=60))
     survivor = manager.submit(fake_config(steps=10, epochs=4))
-    checkpoint = manager.store.checkpoint_dir(victim) / "checkpoint.json"
+    checkpoint = manager.store.folder(victim).checkpoint.state_path
     wait_for(checkpoint.is_file, "the victim's first epoch checkpoint")
     victim_pid = worker_of(manager, victim)
     os.kill(victim_pid, signal.SIGKILL)
@@ -277,9 +277,9 @@ def test_delete_of_a_running_run_cancels_it_first(make_manager: Callable[..., Jo
     manager.delete(run_id)
     with pytest.raises(RunNotFound):
         manager.get_run(run_id)
-    assert not manager.store.run_dir(run_id).exists() and manager.list_runs() == []
+    assert not manager.store.folder(run_id).path.exists() and manager.list_runs() == []
     wait_for(lambda: any(w.pid == pid and w.run_id is None for w in manager.workers()), "the worker to be idle")
-    assert not manager.store.run_dir(run_id).exists()  # no late event recreated it
+    assert not manager.store.folder(run_id).path.exists()  # no late event recreated it
 
 
 def test_a_worker_that_cannot_start_fails_the_run_readably(make_manager: Callable[..., JobManager]) -> None:
@@ -309,7 +309,7 @@ def test_restart_keeps_history_and_resume_continues(make_manager: Callable[..., 
     assert wait_status(second, waiting, RunStatus.FINISHED) == RunStatus.FINISHED  # the queue survived too
     with pytest.raises(ValueError, match="run status must be INTERRUPTED or CANCELLED to resume; got FINISHED"):
         second.resume(done)
-    checkpoint_epoch = json.loads((second.store.checkpoint_dir(long_run) / "checkpoint.json").read_text())["epoch"]
+    checkpoint_epoch = json.loads((second.store.folder(long_run).checkpoint.state_path).read_text())["epoch"]
     last_seq = second.metrics_since(long_run)[-1].seq
     assert second.resume(long_run) == long_run
     wait_for(lambda: second.metrics_since(long_run, last_seq), "the resumed run's first loss point")
@@ -325,7 +325,7 @@ def test_a_run_left_running_by_a_killed_server_becomes_interrupted(
     script = (
         "import sys, time\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
-        "from ae_core.jobs import JobManager\n"
+        "from ae_core.service.jobs import JobManager\n"
         "from test_jobs import fake_config, worker_of, wait_for\n"
         "if __name__ == '__main__':\n"
         f"    manager = JobManager({str(home)!r}, 1, 1, threads_per_run=1, trainer={FAKE!r}, warmup=False)\n"
@@ -373,7 +373,7 @@ def real_manager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobManage
 
 @pytest.mark.slow
 def test_real_runs_finish_with_a_loadable_model_or_fail_on_nan(real_manager: JobManager) -> None:
-    from ae_core.models import load_autoencoder
+    from ae_core.models.zoo import load_autoencoder
 
     wait_for(lambda: len(ready_pids(real_manager)) == 2, "two warm workers", timeout=120)
     submitted = time.monotonic()
@@ -401,7 +401,7 @@ def test_real_runs_finish_with_a_loadable_model_or_fail_on_nan(real_manager: Job
 @pytest.mark.slow
 def test_real_run_killed_then_resumed_from_its_checkpoint(real_manager: JobManager) -> None:
     run_id = real_manager.submit(real_config(train_limit=2048, num_epochs=8))
-    checkpoint = real_manager.store.checkpoint_dir(run_id)
+    checkpoint = real_manager.store.folder(run_id).checkpoint.directory
     wait_for(lambda: (checkpoint / "checkpoint.json").is_file(), "the first epoch checkpoint", timeout=120)
     os.kill(worker_of(real_manager, run_id), signal.SIGKILL)
     assert wait_status(real_manager, run_id, RunStatus.INTERRUPTED, RunStatus.FINISHED) == RunStatus.INTERRUPTED

@@ -1,4 +1,4 @@
-"""Tests for the model zoo: ae_core.models, ae_core.vae and ae_core.layers.
+"""Tests for the model zoo: ae_core.models.zoo, ae_core.models.vae and ae_core.models.layers.
 
 Models are tiny (a few dozen units) and data is 8 random images, so the whole
 file runs in well under a minute on two CPU cores.
@@ -16,8 +16,8 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from ae_core.config import ARCHS, ModelConfig  # noqa: E402
-from ae_core.layers import MaskingNoise, Sampling  # noqa: E402
-from ae_core.models import (  # noqa: E402
+from ae_core.models.layers import MaskingNoise, Sampling  # noqa: E402
+from ae_core.models.zoo import (  # noqa: E402
     Autoencoder,
     build_autoencoder,
     corrupt,

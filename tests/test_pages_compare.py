@@ -10,8 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ae_core.config import ModelConfig, TrainConfig
-from ae_core.models import build_autoencoder, save_autoencoder
-from ae_core.runs import RunStatus
+from ae_core.models.zoo import build_autoencoder, save_autoencoder
+from ae_core.store.records import RunStatus
 from ae_lab_ui import compare
 from tests.fake_jobs import FakeJobManager
 

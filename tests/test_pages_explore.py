@@ -8,8 +8,8 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from ae_core.config import ModelConfig, TrainConfig
-from ae_core.models import build_autoencoder, save_autoencoder
-from ae_core.runs import RunStatus
+from ae_core.models.zoo import build_autoencoder, save_autoencoder
+from ae_core.store.records import RunStatus
 from tests.fake_jobs import FakeJobManager
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "explore.py")
@@ -17,13 +17,17 @@ PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "explore.py")
 
 
 
-def finished_run(fake: FakeJobManager, tmp_path: Path, model: ModelConfig, **config_changes) -> str:
-    """A FINISHED run whose model file is a freshly built (untrained) model: the page only decodes."""
+def finished_run(fake: FakeJobManager, tmp_path: Path, model: ModelConfig, *,
+                 status: RunStatus = RunStatus.FINISHED, **config_changes) -> str:
+    """A run whose model file is a freshly built (untrained) model: the page only decodes.
+
+    A FINISHED run gets it as its final model; a run still training, as its last epoch checkpoint.
+    """
     config = TrainConfig(dataset="mnist_sample", model=model, **config_changes)
-    run_id = fake.add_run(config, status=RunStatus.FINISHED)
+    run_id = fake.add_run(config, status=status)
     path = tmp_path / f"{run_id}.keras"
     save_autoencoder(build_autoencoder(model, config.image_shape, seed=0), path)
-    fake.model_files[run_id] = path
+    (fake.model_files if status is RunStatus.FINISHED else fake.checkpoint_files)[run_id] = path
     return run_id
 
 
@@ -62,6 +66,9 @@ def test_a_2d_vae_shows_the_decoded_plane_prior_samples_and_sliders(fake: FakeJo
     # The decoded grid lies under the scatter, stretched over the plane.
     assert len(figure["layout"]["images"]) == 1 and figure["layout"]["images"][0]["layer"] == "below"
     assert figure["data"][-1]["name"] == "decode here"
+    # Clickable, and the mouse wheel over the map scrolls the page rather than zooming.
+    chart = next(element.proto for element in app.get("plotly_chart") if element.proto.id.endswith("explore_map"))
+    assert list(chart.selection_mode) and json.loads(chart.config)["scrollZoom"] is False
     assert "Nothing picked yet." in [info.value for info in app.info]
     # Two code numbers: two sliders; the prior can be re-drawn.
     assert {slider.key for slider in app.slider} >= {f"explore_z0_{run_id}", f"explore_z1_{run_id}"}
@@ -108,6 +115,15 @@ def test_a_held_out_run_highlights_its_class(fake: FakeJobManager, tmp_path: Pat
     names = [trace["name"] for trace in charts(app)["explore_error_histogram"]["data"]]
     assert "7 (never trained on)" in names
     assert not [button for button in app.button if button.key == "explore_train_held_out"]
+
+
+def test_a_run_still_training_opens_its_last_checkpoint(fake: FakeJobManager, tmp_path: Path) -> None:
+    run_id = finished_run(fake, tmp_path, ModelConfig(arch="dense", latent_dim=4), status=RunStatus.RUNNING)
+    app = open_page(run_id)
+    assert_clean(app)
+    assert "still training" in " ".join(caption.value for caption in app.caption)
+    assert "explore_map" in charts(app)
+    assert fake.called("latest_model_path") == [(run_id,)]
 
 
 def test_a_run_without_a_model_yet_is_explained(fake: FakeJobManager) -> None:

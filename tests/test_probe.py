@@ -1,16 +1,32 @@
-"""The linear probe, the reference CNN, the encoder classifier, and training with a class held out."""
+"""The linear probes, the reference CNN, the encoder classifier, and training with a class held out.
+
+The two neural classifiers are trained the one way there is: as classify runs through
+``ae_core.training.train``.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ae_core import analysis, classifier
-from ae_core.config import ModelConfig, TrainConfig
-from ae_core.datasets import load_dataset
-from ae_core.models import build_autoencoder
-from ae_core.probe import linear_probe, pixel_features, subsample
+from ae_core import analysis
+from ae_core.models import classifier
+from ae_core.config import CLASSIFIERS, ModelConfig, TrainConfig
+from ae_core.data.datasets import load_dataset
+from ae_core.models.zoo import build_autoencoder, load_autoencoder, save_autoencoder
+from ae_core.analysis.probe import CLASSIFY_TITLES, PROBES, fit_probes, linear_probe, pixel_features
+from ae_core.data import fixed_sample as subsample
 from ae_core.training import train, without_class
+from tests.collect import run
+
+SOURCE_ID = "cd" * 16
+
+
+def classify_run(**changes) -> TrainConfig:
+    """Two epochs on the sample's first 600 digits, validated and scored on its 1,000 test digits."""
+    base = dict(dataset="mnist_sample", task="classify", num_epochs=2, batch_size=32, train_limit=600,
+                validation_fraction=0.0, seed=0)
+    return TrainConfig(**{**base, **changes})
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +70,8 @@ def test_probe_input_errors_name_what_is_wrong() -> None:
 
 
 def test_the_reference_cnn_has_the_reference_layers_and_learns(digits) -> None:
-    model = classifier.build_cnn((28, 28, 1), 10, augment=("crop", "rotate"), seed=0)
+    result, events = run(classify_run(classifier="cnn", augment=("crop", "rotate")))
+    model = result.model
     convs = [layer for layer in model.layers if layer.name.startswith("conv_")]
     assert [layer.filters for layer in convs] == [32, 64, 128]
     assert [layer.name for layer in model.layers][-2:] == ["head_dense", "class_probabilities"]
@@ -62,27 +79,34 @@ def test_the_reference_cnn_has_the_reference_layers_and_learns(digits) -> None:
     # Augmentation is off at inference: the crop of the padded image is the image itself.
     images = digits.x_test[:4].astype(np.float32) / 255.0
     np.testing.assert_allclose(model(images, training=False), model.predict(images, verbose=0), atol=1e-5)
-    epochs: list[int] = []
-    result = classifier.fit_classifier(model, digits.x_train[:600], digits.y_train[:600], digits.x_test[:200],
-                                       digits.y_test[:200], num_classes=10, num_epochs=2, batch_size=32,
-                                       on_epoch=lambda epoch, logs: epochs.append(epoch))
-    assert epochs == [1, 2] and len(result.history["accuracy"]) == 2
-    assert result.accuracy > 0.5 and result.confusion.sum() == 200
-    with pytest.raises(ValueError, match="augment must be a tuple drawn from 'crop', 'flip', 'rotate'"):
-        classifier.build_cnn((28, 28, 1), 10, augment=("zoom",))
+    epochs = [event for event in events if event["type"] == "epoch"]
+    assert [event["epoch"] for event in epochs] == [1, 2] and all("accuracy" in event["metrics"] for event in epochs)
+    scores = events[-1]["result"]
+    assert scores["test_accuracy"] > 0.5 and np.asarray(scores["confusion"]).sum() == len(digits.x_test)
+    # Unknown augmentations are refused once, by the config the trainer is given.
+    refused = "augment must be a list of distinct names drawn from 'crop', 'flip', 'rotate'"
+    with pytest.raises(ValueError, match=refused):
+        classify_run(augment=("zoom",))
     with pytest.raises(ValueError, match="image_shape must be at least 22x22"):
         classifier.build_cnn((16, 16, 1), 10)
 
 
-def test_the_encoder_classifier_fine_tunes_a_copy_of_the_encoder(digits) -> None:
+def test_the_encoder_classifier_fine_tunes_a_copy_of_the_encoder(digits, tmp_path) -> None:
     bundle = build_autoencoder(ModelConfig(arch="dense", latent_dim=16), (28, 28, 1), seed=0)
+    path = tmp_path / "model.keras"
+    save_autoencoder(bundle, path)
     before = [weights.copy() for weights in bundle.encoder.get_weights()]
+    result, events = run(classify_run(classifier="encoder_head", source_run_id=SOURCE_ID), source_model=path)
+    assert events[-1]["result"]["test_accuracy"] > 0.5
+    tuned = result.model.get_layer(bundle.encoder.name).get_weights()
+    assert any(not np.array_equal(original, after) for original, after in zip(before, tuned))  # fine-tuned...
+    for original, after in zip(before, load_autoencoder(path).encoder.get_weights()):
+        np.testing.assert_array_equal(original, after)  # ...a copy: the autoencoder's file is untouched
     model = classifier.encoder_classifier(bundle.encoder, 10, seed=0)
-    result = classifier.fit_classifier(model, digits.x_train[:600], digits.y_train[:600], digits.x_test[:200],
-                                       digits.y_test[:200], num_classes=10, num_epochs=2, batch_size=32)
-    assert result.accuracy > 0.5
+    copy = model.get_layer(bundle.encoder.name)
+    copy.set_weights([weights + 1.0 for weights in copy.get_weights()])
     for original, after in zip(before, bundle.encoder.get_weights()):
-        np.testing.assert_array_equal(original, after)
+        np.testing.assert_array_equal(original, after)  # and in memory
     frozen = classifier.encoder_classifier(bundle.encoder, 10, trainable=False)
     assert len(frozen.trainable_weights) == 4  # only the head's two Dense layers
 
@@ -112,22 +136,27 @@ def test_training_can_hold_one_class_out(digits) -> None:
     assert sum(len(group) for group in by_class.values()) == len(digits.x_test)
 
 
-@pytest.mark.slow
-def test_the_codes_study_scores_every_method_on_the_same_test_images(digits) -> None:
-    from ae_core.codes_study import METHOD_TITLES, run_study
-
+def test_the_probes_score_pixels_and_codes_on_the_same_images(digits) -> None:
     bundle = build_autoencoder(ModelConfig(arch="dense", latent_dim=16), (28, 28, 1), seed=0)
-    seen: list[str] = []
-    entries = run_study(digits, bundle, train_limit=500, test_limit=150, num_epochs=1, batch_size=32, max_iter=50,
-                        on_progress=seen.append)
-    assert [entry.method for entry in entries] == ["pixels_logistic", "codes_logistic", "encoder_finetuned", "cnn"]
-    assert seen == [METHOD_TITLES[entry.method] for entry in entries]
-    assert [entry.num_features for entry in entries] == [784, 16, 784, 784]
-    assert {(entry.num_train, entry.num_test) for entry in entries} == {(500, 150)}
-    for entry in entries:
-        assert entry.confusion.sum() == 150 and entry.accuracy == pytest.approx(np.trace(entry.confusion) / 150)
-    assert entries[0].accuracy > 0.6  # pixels on 500 digits, far above the 10% of chance
-    with pytest.raises(ValueError, match="bundle must be a trained autoencoder"):
-        run_study(digits, None, methods=("codes_logistic",))
-    with pytest.raises(ValueError, match="methods must be drawn from"):
-        run_study(digits, bundle, methods=("svm",))
+    probes = fit_probes(digits, bundle, train_limit=500, test_limit=150, max_iter=50)
+    assert list(probes) == ["pixels", "codes"]
+    assert [probe.num_features for probe in probes.values()] == [784, 16]
+    assert {(probe.num_train, probe.num_test) for probe in probes.values()} == {(500, 150)}
+    for probe in probes.values():
+        assert probe.confusion.sum() == 150 and probe.accuracy == pytest.approx(np.trace(probe.confusion) / 150)
+    assert probes["pixels"].accuracy > 0.6  # pixels on 500 digits, far above the 10% of chance
+    # The same seed picks the same images, so a probe is repeatable (and the page can cache it).
+    again = fit_probes(digits, probes=("pixels",), train_limit=500, test_limit=150, max_iter=50)
+    assert list(again) == ["pixels"]
+    np.testing.assert_array_equal(again["pixels"].confusion, probes["pixels"].confusion)
+    with pytest.raises(ValueError, match="bundle must be a trained autoencoder for the 'codes' probe"):
+        fit_probes(digits, None, probes=("codes",))
+    with pytest.raises(ValueError, match="probes must be drawn from 'pixels', 'codes'; got 'svm'"):
+        fit_probes(digits, bundle, probes=("svm",))
+
+
+def test_one_title_table_names_the_probes_and_the_trainer_s_classifiers() -> None:
+    # The neural methods are keyed by TrainConfig.classifier itself: no table translates names.
+    assert list(CLASSIFY_TITLES) == [*PROBES, "encoder_head", "cnn"]
+    assert set(CLASSIFY_TITLES) - set(PROBES) == set(CLASSIFIERS)
+    assert len(set(CLASSIFY_TITLES.values())) == 4

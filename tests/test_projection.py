@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ae_core.projection import METHODS, align, available_methods, fit_pca, project
+from ae_core.analysis.projection import METHODS, align, available_methods, fit_pca, project
 
 
 @pytest.fixture()

@@ -16,10 +16,12 @@ import pytest
 
 from ae_core.config import ModelConfig, TrainConfig
 from ae_core.errors import RunNotFound
-from ae_core.events import CANCELLED_MESSAGE, INTERRUPTED_MESSAGE, StoreSink
-from ae_core.owners import OwnerLock, owner_is_alive
-from ae_core.runs import RunStatus
-from ae_core.store import CONFIG_FILENAME, DB_FILENAME, RunStore, default_home
+from ae_core.service.sinks import StoreSink
+from ae_core.store.records import CANCELLED_MESSAGE, INTERRUPTED_MESSAGE
+from ae_core.service.owners import OwnerLock, owner_is_alive
+from ae_core.store.records import RunStatus
+from ae_core.store.layout import CONFIG_FILENAME
+from ae_core.store.store import DB_FILENAME, RunStore, default_home
 
 CONFIG = TrainConfig(dataset="mnist_sample", model=ModelConfig(arch="dense", latent_dim=4, hidden_sizes=(8,)),
                      num_epochs=2, batch_size=32, train_limit=128)
@@ -51,7 +53,7 @@ def test_home_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 @pytest.mark.parametrize("bad_id", ["../../etc", "0" * 31, "A" * 32, "g" * 32, "", "0" * 32 + "/x", 42, None])
 def test_run_ids_are_validated_before_any_path_is_built(store: RunStore, bad_id: object) -> None:
-    for call in (store.run_dir, store.get_run, store.metrics_since, store.delete_run, store.config_path,
+    for call in (store.folder, store.get_run, store.metrics_since, store.delete_run,
                  lambda run_id: store.read_snapshot(run_id, "latent"), store.lifecycle.request_cancel):
         with pytest.raises(ValueError, match="run_id must be 32 lowercase hex digits"):
             call(bad_id)
@@ -69,7 +71,7 @@ def test_unknown_run_raises_run_not_found(store: RunStore) -> None:
 
 def test_created_runs_are_queued_in_order_with_their_config(store: RunStore) -> None:
     first, second = store.create_run(CONFIG, owner=OWNER), store.create_run(CONFIG.replace(seed=1), owner=OWNER)
-    assert json.loads(store.config_path(first).read_text()) == json.loads(json.dumps(CONFIG.to_dict()))
+    assert json.loads(store.folder(first).config_path.read_text()) == json.loads(json.dumps(CONFIG.to_dict()))
     records = store.list_runs()
     assert [r.run_id for r in records] == [second, first]  # newest first
     assert [(r.status, r.queue_position) for r in records] == [(RunStatus.QUEUED, 2), (RunStatus.QUEUED, 1)]
@@ -83,13 +85,13 @@ def test_created_runs_are_queued_in_order_with_their_config(store: RunStore) -> 
 
 def test_broken_runs_are_logged_and_skipped(store: RunStore, caplog: pytest.LogCaptureFixture) -> None:
     good, corrupt, missing, bad_row = (store.create_run(CONFIG) for _ in range(4))
-    store.config_path(corrupt).write_text("{ not json")
-    for path in store.run_dir(missing).iterdir():
+    store.folder(corrupt).config_path.write_text("{ not json")
+    for path in store.folder(missing).path.iterdir():
         path.unlink()
-    store.run_dir(missing).rmdir()
+    store.folder(missing).path.rmdir()
     with sqlite3.connect(store.db.path) as db:
         db.execute("UPDATE runs SET status = 'EXPLODED' WHERE run_id = ?", (bad_row,))
-    with caplog.at_level(logging.WARNING, logger="ae_core.store"):
+    with caplog.at_level(logging.WARNING, logger="ae_core.store.store"):
         assert [r.run_id for r in store.list_runs()] == [good]
     for run_id in (corrupt, missing, bad_row):
         assert run_id in caplog.text
@@ -126,7 +128,7 @@ def test_metrics_since_is_incremental(store: RunStore) -> None:
     assert store.metrics_since(run_id, after_seq=12) == []
     store.append_metrics(run_id, [_row(99, float("nan"))])
     assert math.isnan(store.metrics_since(run_id, after_seq=12)[0].value)
-    with pytest.raises(ValueError, match="after_seq must be a whole number >= 0"):
+    with pytest.raises(ValueError, match="after_seq must be a whole number of at least 0"):
         store.metrics_since(run_id, after_seq=-1)
 
 
@@ -142,8 +144,8 @@ def test_snapshots_are_replaced_atomically_and_read_back(store: RunStore, caplog
     assert snapshot is not None and snapshot["epoch"] == 2 and snapshot["inputs"] is None and "type" not in snapshot
     np.testing.assert_array_equal(snapshot["reconstructions"], images + 2)
     assert snapshot["reconstructions"].dtype == np.uint8
-    assert sorted(p.name for p in store.run_dir(run_id).iterdir()) == [CONFIG_FILENAME, "reconstruction.npz"]
-    store.snapshot_path(run_id, "latent").write_bytes(b"PK\x03\x04 garbage")
+    assert sorted(p.name for p in store.folder(run_id).path.iterdir()) == [CONFIG_FILENAME, "reconstruction.npz"]
+    store.folder(run_id).snapshot_path("latent").write_bytes(b"PK\x03\x04 garbage")
     with caplog.at_level(logging.WARNING):
         assert store.read_snapshot(run_id, "latent") is None
     assert "damaged snapshot" in caplog.text
@@ -166,7 +168,7 @@ def test_cancel_requeue_and_delete(store: RunStore) -> None:
     assert record.status == RunStatus.QUEUED and record.queue_position == 1 and record.message == ""
     assert not store.lifecycle.cancel_requested(running) and len(store.metrics_since(running)) == 1
     store.delete_run(running)
-    assert not store.run_dir(running).exists()
+    assert not store.folder(running).path.exists()
     with pytest.raises(RunNotFound):
         store.get_run(running)
     with sqlite3.connect(store.db.path) as db:
@@ -222,7 +224,7 @@ def test_owner_locks_tell_live_managers_from_dead_ones(tmp_path: Path) -> None:
     assert not owner_is_alive(tmp_path, lock.owner)
     assert not owner_is_alive(tmp_path, None) and not owner_is_alive(tmp_path, "../x")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import time; from pathlib import Path; from ae_core.owners import OwnerLock; "
+        [sys.executable, "-c", "import time; from pathlib import Path; from ae_core.service.owners import OwnerLock; "
                                f"lock = OwnerLock(Path({str(tmp_path)!r})); print(lock.owner, flush=True); "
                                "time.sleep(60)"],
         stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])

@@ -1,17 +1,21 @@
-"""The instrumented trainer: events, throttling, stop, NaN, determinism, resume."""
+"""The instrumented trainer and its live callbacks: events, throttling, stop, NaN, determinism, resume."""
 
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import keras
 import numpy as np
 import pytest
 
 from ae_core.config import ModelConfig, TrainConfig
-from ae_core.live_fit import CHECKPOINT_FILE, CHECKPOINT_STATE_FILE
-from ae_core.progress import BATCH_EVENTS_PER_SECOND, SNAPSHOT_SECONDS, LiveProgress
-from ae_core.training import NUM_RECONSTRUCTIONS, psnr_from_mse
+from ae_core.store import Checkpoint
+from ae_core.store.layout import CHECKPOINT_MODEL_FILENAME, CHECKPOINT_STATE_FILENAME
+from ae_core.training.callbacks import (BATCH_EVENTS_PER_SECOND, DIVERGED, ENCODE_BATCH, SNAPSHOT_SECONDS,
+                                        MetricEvents, RunState, SnapshotEvents, StopOnRequestOrNaN)
+from ae_core.training.fit import EpochCheckpoint
+from ae_core.training.autoencoder import NUM_RECONSTRUCTIONS, psnr_from_mse
 from tests.collect import run
 
 
@@ -112,7 +116,7 @@ def test_vae_epochs_report_reconstruction_and_kl_losses() -> None:
 
 def test_checkpoints_each_epoch_and_resumes_from_the_last(tmp_path) -> None:
     first, _ = run(tiny(num_epochs=1), checkpoint_dir=tmp_path)
-    assert (tmp_path / CHECKPOINT_FILE).is_file() and (tmp_path / CHECKPOINT_STATE_FILE).is_file()
+    assert (tmp_path / CHECKPOINT_MODEL_FILENAME).is_file() and (tmp_path / CHECKPOINT_STATE_FILENAME).is_file()
     resumed, events = run(tiny(num_epochs=3), checkpoint_dir=tmp_path, resume=True)
     assert events[0]["initial_epoch"] == 1
     assert [event["epoch"] for event in events if event["type"] == "epoch"] == [2, 3]
@@ -120,43 +124,191 @@ def test_checkpoints_each_epoch_and_resumes_from_the_last(tmp_path) -> None:
     assert resumed.metrics["test_loss"] < first.metrics["test_loss"]
 
 
+# -- the live callbacks, one at a time, on a fake clock and a stand-in model ----------------------------
+class _Clock:
+    """Monotonic seconds that a test moves by hand."""
+
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _model() -> SimpleNamespace:
+    """Stands in for the Keras model a callback is set on: only ``stop_training`` is used."""
+    return SimpleNamespace(stop_training=False)
+
+
 class _Identity:
-    """Stands in for the model bundle: reconstruction = input, code = the first 2 pixels."""
+    """Stands in for the model bundle: reconstruction = input, code = the first 2 pixels.
+
+    Each reconstruction moves ``clock`` on by ``cost`` seconds, as a big model would.
+    """
+
+    def __init__(self, clock: _Clock | None = None, cost: float = 0.0) -> None:
+        self.clock, self.cost = clock, cost
 
     def autoencoder(self, images, training=False):
+        if self.clock is not None:
+            self.clock.now += self.cost
         return images
 
     def encoder(self, images, training=False):
         return images.reshape(len(images), -1)[:, :2]
 
 
-def _live_progress(events: list, clock) -> LiveProgress:
-    images = np.zeros((20, 28, 28, 1), dtype=np.uint8)
-    progress = LiveProgress(_Identity(), events.append, lambda: False, steps_per_epoch=1000,
-                            recon_images=images[:16], recon_indices=np.arange(16), latent_images=images,
-                            latent_labels=np.zeros(20, dtype=int), latent_indices=np.arange(20), clock=clock)
-    progress.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
-    return progress
+def _live(events: list, clock: _Clock, should_stop=lambda: False, *, steps_per_epoch: int = 1000,
+          bundle: _Identity | None = None, images: np.ndarray | None = None,
+          corrupt=None) -> tuple[RunState, keras.callbacks.CallbackList]:
+    """A run's state and its three live callbacks, in the trainer's order, as ``fit`` calls them."""
+    state = RunState(steps_per_epoch, clock=clock)
+    images = np.zeros((20, 28, 28, 1), dtype=np.uint8) if images is None else images
+    snapshots = SnapshotEvents(state, bundle or _Identity(), events.append, images=images,
+                               labels=np.arange(len(images)) % 10, recon_indices=np.arange(16),
+                               latent_indices=np.arange(len(images)), corrupt=corrupt)
+    callbacks = [StopOnRequestOrNaN(state, should_stop), MetricEvents(state, events.append), snapshots]
+    return state, keras.callbacks.CallbackList(callbacks, model=_model())
 
 
 def test_batch_events_are_throttled_and_snapshots_come_every_few_seconds() -> None:
-    now = {"t": 0.0}
-    events: list[dict] = []
-    progress = _live_progress(events, lambda: now["t"])
+    clock, events = _Clock(), []
+    state, callbacks = _live(events, clock)
     for batch in range(1000):  # 10 simulated seconds of 10 ms batches
-        now["t"] += 0.01
-        progress.on_train_batch_end(batch, {"loss": 1.0})
+        clock.now += 0.01
+        callbacks.on_train_batch_end(batch, {"loss": 1.0})
     batches = [event for event in events if event["type"] == "batch"]
     assert 10 * BATCH_EVENTS_PER_SECOND - 1 <= len(batches) <= 10 * BATCH_EVENTS_PER_SECOND + 1
     snapshots = [event for event in events if event["type"] == "latent"]
     assert len(snapshots) == int(10 / SNAPSHOT_SECONDS)
-    assert progress.step == 1000 and batches[-1]["step"] >= 1000 - 100 / BATCH_EVENTS_PER_SECOND
+    assert state.step == 1000 and batches[-1]["step"] >= 1000 - 100 / BATCH_EVENTS_PER_SECOND
+    assert list(batches[0]) == ["type", "epoch", "step", "loss", "time"]
+    assert (batches[0]["epoch"], batches[0]["step"], batches[0]["loss"]) == (0, 1, 1.0)
+    assert batches[0]["time"] == pytest.approx(0.01)
 
 
 def test_a_nan_batch_stops_training_through_stop_training() -> None:
-    events: list[dict] = []
-    progress = _live_progress(events, lambda: 0.0)
-    progress.on_train_batch_end(0, {"loss": float("nan")})
-    assert progress.model.stop_training is True
-    assert "NaN" in progress.failure
-    assert events == []
+    polls, events = [], []
+    state, callbacks = _live(events, _Clock(), should_stop=lambda: polls.append(1) or False)
+    callbacks.on_train_batch_end(0, {"loss": float("nan")})
+    assert callbacks.model.stop_training is True
+    assert "NaN" in state.failure
+    assert state.failure == f"The loss became NaN (not a number) at epoch 1, step 1. {DIVERGED}"
+    assert events == [] and polls == []  # a failed batch is not also a stop request
+    callbacks.on_epoch_end(0, {"loss": float("nan")})
+    assert events == [] and state.epochs_completed == 0 and "step 1." in state.failure
+
+
+def test_the_step_is_derived_from_the_batch_index_and_clamped_to_the_epoch() -> None:
+    # With 4 steps per execution and 10 batches an epoch, Keras reports batches 3, 7 and 11.
+    state = RunState(10, clock=_Clock())
+    stop = StopOnRequestOrNaN(state, lambda: False)
+    stop.set_model(_model())
+    steps = []
+    for epoch in range(2):
+        stop.on_epoch_begin(epoch)
+        for batch in (3, 7, 11):
+            stop.on_train_batch_end(batch, {"loss": 0.5})
+            steps.append(state.step)
+        stop.on_epoch_end(epoch, {"loss": 0.5, "val_loss": 0.6})
+    assert steps == [4, 8, 10, 14, 18, 20]
+    assert state.epochs_completed == 2 and not state.ended_early and stop.model.stop_training is False
+
+
+def test_a_stop_request_ends_the_epoch_without_counting_or_reporting_it() -> None:
+    answers, events = iter([False, True]), []
+    state, callbacks = _live(events, _Clock(), lambda: next(answers))
+    callbacks.on_epoch_begin(0)
+    callbacks.on_train_batch_end(0, {"loss": 1.0})
+    sent = len(events)
+    callbacks.on_train_batch_end(1, {"loss": 1.0})
+    assert state.stopped and callbacks.model.stop_training is True and state.failure is None
+    # Keras still validates and ends the epoch; a NaN there does not turn the stop into a failure.
+    callbacks.on_epoch_end(0, {"loss": 1.0, "val_loss": float("nan")})
+    assert len(events) == sent == 1 and state.failure is None
+    assert (state.step, state.epochs_completed) == (2, 0)
+
+
+def test_a_non_finite_epoch_metric_fails_the_run_in_plain_words() -> None:
+    events = []
+    state, callbacks = _live(events, _Clock())
+    callbacks.on_epoch_begin(2)
+    callbacks.on_epoch_end(2, {"loss": 0.5, "val_loss": float("inf"), "mse": float("nan")})
+    # The first bad metric by name is the one named.
+    assert state.failure == f"The mse became NaN (not a number) at the end of epoch 3. {DIVERGED}"
+    assert callbacks.model.stop_training is True and state.epochs_completed == 0 and events == []
+    callbacks.on_epoch_end(3, {"loss": float("inf")})
+    assert "mse" in state.failure  # the first failure stands
+
+
+def test_the_run_state_starts_where_a_resumed_run_left_off_and_refuses_nonsense() -> None:
+    clock = _Clock()
+    clock.now = 100.0
+    state = RunState(8, 2, clock=clock)
+    assert (state.epoch, state.step, state.epochs_completed, state.stopped, state.failure) == (2, 16, 2, False, None)
+    clock.now = 112.5
+    assert state.elapsed() == 12.5
+    with pytest.raises(ValueError, match=r"steps_per_epoch must be a whole number of at least 1; got 0"):
+        RunState(0)
+    with pytest.raises(ValueError, match=r"initial_epoch must be a whole number of at least 0; got -1"):
+        RunState(8, -1)
+
+
+def test_metric_events_send_each_good_epoch_with_its_scalar_metrics_only() -> None:
+    clock, events = _Clock(), []
+    state = RunState(8, clock=clock)
+    metrics = MetricEvents(state, events.append)
+    metrics.set_model(_model())
+    state.step, clock.now = 8, 2.5
+    metrics.on_epoch_end(0, {"loss": np.float32(0.25), "val_loss": 0.5, "confusion": np.zeros((2, 2))})
+    assert events == [{"type": "epoch", "epoch": 1, "step": 8, "metrics": {"loss": 0.25, "val_loss": 0.5},
+                       "time": 2.5}]
+    assert list(events[0]) == ["type", "epoch", "step", "metrics", "time"]
+    assert all(type(value) is float for value in events[0]["metrics"].values())
+    state.failure = "diverged"
+    metrics.on_epoch_end(1, {"loss": 0.2})
+    metrics.on_train_batch_end(0, {"loss": 0.2})
+    assert len(events) == 1
+
+
+def test_snapshots_are_spaced_by_their_own_cost() -> None:
+    # Batches every 1/8 s; each snapshot takes 0.5 s, so the next waits 20 x 0.5 = 10 s, not 3.
+    clock, events = _Clock(), []
+    _, callbacks = _live(events, clock, bundle=_Identity(clock, cost=0.5))
+    for batch in range(200):
+        clock.now += 0.125
+        callbacks.on_train_batch_end(batch, {"loss": 1.0})
+    latents = [event for event in events if event["type"] == "latent"]
+    assert [event["time"] for event in latents] == [3.5, 14.0, 24.5]
+    assert [event["step"] for event in latents] == [24, 104, 184]
+
+
+def test_snapshots_follow_each_good_epoch_event_with_every_code() -> None:
+    # More images than one encoder batch: the codes come back whole and in order.
+    images = np.random.default_rng(0).integers(0, 256, (2 * ENCODE_BATCH + 200, 2, 2, 1), dtype=np.uint8)
+    events = []
+    _, callbacks = _live(events, _Clock(), images=images, corrupt=lambda batch: batch * 0.0)
+    callbacks.on_epoch_begin(0)
+    callbacks.on_epoch_end(0, {"loss": 0.5})
+    assert [event["type"] for event in events] == ["epoch", "reconstruction", "latent"]
+    _, recon, latent = events
+    assert list(recon) == ["type", "epoch", "step", "indices", "originals", "inputs", "reconstructions", "time"]
+    assert list(latent) == ["type", "epoch", "step", "indices", "codes", "labels", "time"]
+    assert recon["epoch"] == latent["epoch"] == 1
+    assert np.array_equal(recon["originals"], images[:16]) and np.array_equal(recon["indices"], np.arange(16))
+    # The noisy inputs (all black here) go along, and are what the model reconstructs.
+    assert recon["inputs"].dtype == np.uint8 and not recon["inputs"].any() and not recon["reconstructions"].any()
+    expected = (images.reshape(len(images), -1)[:, :2] / 255.0).astype(np.float32)
+    assert latent["codes"].dtype == np.float32 and np.allclose(latent["codes"], expected)
+    assert np.array_equal(latent["labels"], np.arange(len(images)) % 10)
+
+
+def test_the_checkpoint_is_saved_at_good_epoch_ends_only(tmp_path) -> None:
+    state, checkpoint = RunState(8, clock=_Clock()), Checkpoint(tmp_path)
+    saves = EpochCheckpoint(lambda path: path.write_text("model"), checkpoint, state)
+    saves.on_epoch_end(0)
+    assert checkpoint.epoch() == 1 and checkpoint.model_path.read_text() == "model"
+    state.stopped = True
+    saves.on_epoch_end(1)
+    state.stopped, state.failure = False, "diverged"
+    saves.on_epoch_end(1)
+    assert checkpoint.epoch() == 1

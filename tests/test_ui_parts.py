@@ -7,16 +7,16 @@ import plotly.graph_objects as go
 import pytest
 
 from ae_core.config import ModelConfig, TrainConfig
-from ae_core.datasets import DATASETS
-from ae_core.projection import project
-from ae_core.runs import MetricRow, RunRecord, RunStatus
+from ae_core.data.datasets import DATASETS
+from ae_core.analysis.projection import project
+from ae_core.store.records import MetricRow, RunRecord, RunStatus
 from ae_lab_ui import figures, form
-from ae_lab_ui.live import (
+from ae_lab_ui.history import (
     SLOW_REFRESH_SECONDS,
     MetricHistory,
     ProjectionCache,
     format_seconds,
-    progress_of,
+    progress_bar_state,
 )
 
 # --- form -------------------------------------------------------------------------
@@ -88,7 +88,7 @@ def test_choices_are_valid_config_values() -> None:
         ModelConfig(l1_weight=penalty, l2_weight=penalty, l1_activity=penalty)
 
 
-# --- live: the run memory -------------------------------------------------------
+# --- history: the run memory -------------------------------------------------------
 
 def rows(*items: tuple[str, str, float, int, int, float], start: int = 1) -> list[MetricRow]:
     return [MetricRow(start + i, kind, key, value, epoch, step, time)
@@ -127,12 +127,17 @@ def record(status: RunStatus, **progress: int) -> RunRecord:
 def test_progress_and_time_left() -> None:
     history = MetricHistory("c" * 32)
     history.add(rows(("batch", "loss", 0.5, 0, 10, 1.0), ("batch", "loss", 0.4, 1, 30, 3.0)))
-    progress = progress_of(record(RunStatus.RUNNING, epoch=1, step=25, num_epochs=4, steps_per_epoch=20), history)
+    progress = progress_bar_state(record(RunStatus.RUNNING, epoch=1, step=30, num_epochs=4, steps_per_epoch=20),
+                                  history)
     assert (progress.step, progress.total_steps, progress.fraction) == (30, 80, pytest.approx(30 / 80))
     assert progress.seconds_left == pytest.approx(5.0)  # 50 steps at 10 steps per second
-    finished = progress_of(record(RunStatus.FINISHED, epoch=4, step=80, steps_per_epoch=20), None)
+    # The position is the record's alone (the store writes it with each batch row); the history gives the speed.
+    behind = progress_bar_state(record(RunStatus.RUNNING, epoch=1, step=25, num_epochs=4, steps_per_epoch=20),
+                                history)
+    assert (behind.step, behind.seconds_left) == (25, pytest.approx(5.5))
+    finished = progress_bar_state(record(RunStatus.FINISHED, epoch=4, step=80, steps_per_epoch=20), None)
     assert (finished.fraction, finished.seconds_left) == (1.0, None)
-    queued = progress_of(record(RunStatus.QUEUED), None)
+    queued = progress_bar_state(record(RunStatus.QUEUED), None)
     assert (queued.fraction, queued.num_epochs, queued.total_steps) == (0.0, 4, None)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ae_core.uploads import (
+from ae_core.data.uploads import (
     MAX_UPLOAD_BYTES,
     decode_upload,
     fit_to_shape,

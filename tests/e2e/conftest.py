@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import CHROMIUM, launch_browser, streamlit_app, tail
+from tests.e2e.server import CHROMIUM, REPO, launch_browser, streamlit_app, tail
 
 REQUIRED = os.environ.get("AE_LAB_REQUIRE_E2E") == "1"
+SCREENSHOT_DIR_ENV = "AE_LAB_SCREENSHOT_DIR"
+DEFAULT_SCREENSHOT_DIR = "test-artifacts/screenshots"
+EXPECT_TIMEOUT_MS = 60_000
 
 
 def _unavailable(reason: str) -> None:
@@ -31,8 +34,8 @@ def chromium_ready() -> None:
         _unavailable(f"no Chromium at {CHROMIUM}: install it with `apt-get install chromium` to run the browser tests")
     if importlib.util.find_spec("playwright") is None:
         _unavailable("the Python package playwright is not installed (pip install -r requirements-dev.txt)")
-    if importlib.util.find_spec("ae_core.jobs") is None:
-        _unavailable("ae_core.jobs (the job service) is not there yet")
+    if importlib.util.find_spec("ae_core.service.jobs") is None:
+        _unavailable("ae_core.service.jobs (the job service) is not there yet")
 
 
 @pytest.fixture(scope="session")
@@ -50,8 +53,10 @@ def app_url(chromium_ready: None, tmp_path_factory: pytest.TempPathFactory) -> I
 
 @pytest.fixture(scope="session")
 def browser(chromium_ready: None) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect(...) retries until its timeout; the app on a busy 2-core machine needs more than the default 5 s.
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as playwright:
         chromium = launch_browser(playwright)
         yield chromium
@@ -70,6 +75,12 @@ def page(browser, app_url: str) -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def screenshots() -> Path:
-    folder = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    """Where the tests save each page's screenshot: the ignored ``test-artifacts/screenshots/``.
+
+    The README's pictures (``docs/screenshots/``, tracked) are refreshed only on request:
+    ``AE_LAB_SCREENSHOT_DIR=docs/screenshots python3 -m pytest tests/e2e`` (a relative
+    folder is taken from the repository root).
+    """
+    folder = REPO / os.environ.get(SCREENSHOT_DIR_ENV, DEFAULT_SCREENSHOT_DIR)
     folder.mkdir(parents=True, exist_ok=True)
     return folder

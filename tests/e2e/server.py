@@ -16,6 +16,13 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+try:
+    # Playwright's auto-retrying assertions, for the tests to import from here: without the
+    # package the e2e fixtures skip (or, with AE_LAB_REQUIRE_E2E=1, fail) and say why.
+    from playwright.sync_api import expect
+except ImportError:  # pragma: no cover
+    expect = None
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("AE_LAB_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]

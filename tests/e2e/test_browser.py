@@ -6,11 +6,12 @@ are generous: the first run also pays for the workers' TensorFlow import.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import COUNT_POINTS_JS
+from tests.e2e.server import COUNT_POINTS_JS, expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -39,6 +40,11 @@ def screenshot(page, path: Path) -> None:
     page.set_viewport_size(size)
 
 
+def no_exception(page) -> None:
+    """No exception box on the page: a person never sees a traceback."""
+    expect(page.locator("[data-testid='stException']")).to_have_count(0)
+
+
 def status_tile(page, word: str):
     return page.locator("[data-testid='stMetricValue']", has_text=word).first
 
@@ -51,21 +57,19 @@ def start_run(page, app_url: str, epochs: int = 300) -> str:
     field = page.locator(".st-key-train_num_epochs input")
     field.fill(str(epochs))
     field.press("Enter")
-    page.wait_for_function(f"() => document.querySelector('.st-key-train_num_epochs input').value === '{epochs}'")
+    expect(field).to_have_value(str(epochs))
     page.locator(".st-key-train_start button").click()
-    page.wait_for_url("**run_id=*", timeout=60_000)
-    run_id = page.url.split("run_id=")[1].split("&")[0]
-    assert len(run_id) == 32
-    return run_id
+    expect(page).to_have_url(re.compile(r"[?&]run_id=[0-9a-f]{32}(&|$)"), timeout=60_000)
+    return page.url.split("run_id=")[1].split("&")[0]
 
 
 def test_the_app_opens_on_the_train_page(page, app_url: str) -> None:
     page.goto(app_url)
     page.get_by_role("heading", name="Train an autoencoder").wait_for()
-    assert "MNIST sample" in page.locator(".st-key-train_dataset input").input_value()
-    assert page.locator(".st-key-train_start button").is_enabled()
-    assert page.get_by_role("link", name="Runs").count() == 1
-    assert page.locator("[data-testid='stException']").count() == 0
+    expect(page.locator(".st-key-train_dataset input")).to_have_value(re.compile("MNIST sample"))
+    expect(page.locator(".st-key-train_start button")).to_be_enabled()
+    expect(page.get_by_role("link", name="Runs")).to_have_count(1)
+    no_exception(page)
 
 
 def test_train_watch_stop_reload_and_open_on_the_runs_page(page, app_url: str, screenshots: Path) -> None:
@@ -82,29 +86,29 @@ def test_train_watch_stop_reload_and_open_on_the_runs_page(page, app_url: str, s
     # Stop: the run ends as Stopped and the Stop button turns off.
     page.locator(".st-key-train_stop button").click()
     status_tile(page, "Stopped").wait_for(timeout=LIVE_TIMEOUT_MS)
-    page.wait_for_function("() => document.querySelector('.st-key-train_stop button').disabled")
+    expect(page.locator(".st-key-train_stop button")).to_be_disabled()
     drawn = points(page, "train_loss_curve")
 
     # A reload is a new session: the URL alone brings the run back.
     page.reload()
     page.get_by_role("heading", name="Train an autoencoder").wait_for()
     status_tile(page, "Stopped").wait_for(timeout=LIVE_TIMEOUT_MS)
-    assert run_id in page.url
-    assert wait_for_points(page, "train_loss_curve", 0, LIVE_TIMEOUT_MS) >= drawn
+    expect(page).to_have_url(re.compile(f"run_id={run_id}"))
+    wait_for_points(page, "train_loss_curve", drawn - 1, LIVE_TIMEOUT_MS)  # at least as many points as before
     page.locator(".st-key-train_reconstruction_grid img").wait_for(state="visible")
 
     # The Runs page lists it and opens it with its curves and pictures.
     page.get_by_role("link", name="Runs").click()
     page.get_by_role("heading", name="Runs", exact=True).wait_for()
     page.locator("[data-testid='stDataFrame']").wait_for()
-    assert "Stopped" in page.locator(".st-key-runs_selected input").input_value()
-    assert run_id in page.locator("[data-testid='stMarkdown']", has_text=run_id).first.inner_text()
+    expect(page.locator(".st-key-runs_selected input")).to_have_value(re.compile("Stopped"))
+    expect(page.locator("[data-testid='stMarkdown']", has_text=run_id).first).to_be_visible()
     wait_for_points(page, "runs_loss_curve", 0, LIVE_TIMEOUT_MS)
     wait_for_points(page, "runs_latent_map", 0, LIVE_TIMEOUT_MS)
     page.locator(".st-key-runs_reconstruction_grid img").wait_for(state="visible")
-    assert page.locator(".st-key-runs_download_config button").is_enabled()
+    expect(page.locator(".st-key-runs_download_config button")).to_be_enabled()
     screenshot(page, screenshots / "runs.png")
-    assert page.locator("[data-testid='stException']").count() == 0
+    no_exception(page)
 
 
 def test_two_sessions_each_see_their_own_run(browser, app_url: str) -> None:
@@ -117,7 +121,7 @@ def test_two_sessions_each_see_their_own_run(browser, app_url: str) -> None:
         assert run_ids[0] != run_ids[1]
         for tab, run_id in zip(pages, run_ids):
             wait_for_points(tab, "train_loss_curve", 0, FIRST_RUN_TIMEOUT_MS)
-            assert run_id in tab.locator("[data-testid='stCaptionContainer']", has_text="Run ").first.inner_text()
+            expect(tab.locator("[data-testid='stCaptionContainer']", has_text="Run ").first).to_contain_text(run_id)
         for tab in pages:
             tab.locator(".st-key-train_stop button").click()
         for tab in pages:

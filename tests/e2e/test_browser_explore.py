@@ -3,7 +3,7 @@
 Two tiny runs are trained through the real job service first; then the app is started
 over the same store (history survives restarts) and Chromium opens each page: the
 latent map is clicked and decodes that spot, two runs are compared, and the probes of a
-run are tabled. Each page is saved as a screenshot for the README.
+run are tabled. Each page is saved as a screenshot (see the ``screenshots`` fixture).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from ae_core.config import ModelConfig, TrainConfig
-from ae_core.runs import RunStatus
-from tests.e2e.server import streamlit_app, tail
-from tests.e2e.test_browser import screenshot
+from ae_core.store.records import RunStatus
+from tests.e2e.server import expect, streamlit_app, tail
+from tests.e2e.test_browser import no_exception, screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -30,7 +30,7 @@ def tiny(arch: str, latent_dim: int, num_epochs: int) -> TrainConfig:
 @pytest.fixture(scope="module")
 def finished_app(chromium_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str]]]:
     """The app's URL over a store holding two finished runs (a 2-d VAE, an 8-d dense), and their ids."""
-    from ae_core.jobs import JobManager
+    from ae_core.service.jobs import JobManager
 
     folder = tmp_path_factory.mktemp("e2e_explore")
     home = folder / "home"
@@ -65,10 +65,6 @@ def open_page(page, url: str, path: str) -> None:
     page.goto(url + path)
 
 
-def no_exception(page) -> None:
-    assert page.locator("[data-testid='stException']").count() == 0
-
-
 def test_explore_click_on_the_map_decodes_that_spot(tab, finished_app, screenshots: Path) -> None:
     url, (run_2d, _) = finished_app
     open_page(tab, url, f"/explore?run_id={run_2d}")
@@ -87,9 +83,8 @@ def test_compare_draws_two_runs_on_shared_axes(tab, finished_app, screenshots: P
     url, _ = finished_app
     open_page(tab, url, "/compare")
     tab.get_by_role("heading", name="Compare runs").wait_for()
-    tab.locator(".st-key-compare_loss .js-plotly-plot").wait_for()
-    traces = tab.evaluate("() => document.querySelector('.st-key-compare_loss .js-plotly-plot').data.length")
-    assert traces == 4  # train and validation loss of each run
+    # Train and validation loss of each run: four lines on one set of axes.
+    expect(tab.locator(".st-key-compare_loss .js-plotly-plot .scatterlayer .trace")).to_have_count(4)
     tab.locator(".st-key-compare_latent_2 .js-plotly-plot").wait_for()
     no_exception(tab)
     screenshot(tab, screenshots / "compare.png")

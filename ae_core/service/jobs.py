@@ -1,0 +1,261 @@
+"""The job service: a queue of training runs over warm worker processes.
+
+The app holds exactly one ``JobManager`` (through ``st.cache_resource``); any
+number of Streamlit threads may call it at once. Its public methods only touch
+the store (which is thread-safe) and wake the supervisor thread (see
+``ae_core.service.supervisor``), which owns the worker processes. Training never runs
+in the server process, so a crash or a runaway model cannot take it down, and
+cancelling can always really stop the work by ending the worker.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ae_core.checks import check_float, check_int, fail, is_whole
+from ae_core.config import TrainConfig
+from ae_core.errors import RunNotFound
+from ae_core.service.owners import OwnerLock, owner_is_alive
+from ae_core.service.pool import WorkerInfo
+from ae_core.store import MetricRow, RunFolder, RunRecord, RunStatus, RunStore, stopped_status
+from ae_core.service.supervisor import Supervisor
+from ae_core.service.worker import Trainer, WorkerSettings
+from ae_core.training import train
+
+logger = logging.getLogger(__name__)
+
+THREADS_ENV = "AE_LAB_THREADS_PER_RUN"
+MAX_CONCURRENT_ENV = "AE_LAB_MAX_CONCURRENT"
+
+
+def _positive(name: str, value: Any) -> int:
+    check_int(name, value, 1)
+    return value
+
+
+def _from_env(name: str) -> int | None:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    return _positive(name, int(text) if text.isdigit() else text)
+
+
+def default_threads_per_run() -> int:
+    """``$AE_LAB_THREADS_PER_RUN``, else half the cores, between 1 and 4.
+
+    Small autoencoders gain little beyond four threads, and a classroom gains
+    more from running more runs at once than from making one faster.
+    """
+    return _from_env(THREADS_ENV) or min(4, max(1, (os.cpu_count() or 1) // 2))
+
+
+class JobManager:
+    """Submit, watch, cancel, delete and resume training runs.
+
+    Args:
+        home: the store's folder (default ``$AE_LAB_HOME`` or ``~/.ae_lab``).
+        max_concurrent: runs training at once (default ``$AE_LAB_MAX_CONCURRENT``,
+            else cores // threads_per_run, at least 1); the rest wait QUEUED.
+        warm_workers: workers started now, TensorFlow imported, so the first
+            runs start at once (default min(max_concurrent, 2)); more are
+            started on demand, up to ``max_concurrent``.
+        threads_per_run: math threads of each worker (default ``default_threads_per_run()``).
+        trainer: the function each run trains with (default ``ae_core.training.train``), or
+            ``"module:function"`` naming one with its signature (tests pass a fast fake).
+        warmup: let each new worker train a tiny model first, to pay Keras's one-time costs.
+        jobs_per_worker: runs a worker trains before it is replaced by a fresh process.
+        cancel_grace_seconds: how long a cancelled run may take to stop before its worker is killed.
+
+    Raises:
+        ValueError: for a setting out of range.
+    """
+
+    def __init__(self, home: str | os.PathLike[str] | None = None, max_concurrent: int | None = None,
+                 warm_workers: int | None = None, *, threads_per_run: int | None = None,
+                 trainer: Trainer | str = train, warmup: bool = True, cancel_grace_seconds: float = 10.0,
+                 jobs_per_worker: int = 20) -> None:
+        threads = _positive("threads_per_run",
+                            default_threads_per_run() if threads_per_run is None else threads_per_run)
+        if max_concurrent is None:
+            max_concurrent = _from_env(MAX_CONCURRENT_ENV) or max(1, (os.cpu_count() or 1) // threads)
+        self.max_concurrent = _positive("max_concurrent", max_concurrent)
+        self.warm_workers = min(self.max_concurrent, 2) if warm_workers is None else warm_workers
+        if not is_whole(self.warm_workers) or not 0 <= self.warm_workers <= self.max_concurrent:
+            fail("warm_workers", warm_workers, f"a whole number from 0 to max_concurrent ({self.max_concurrent})")
+        check_float("cancel_grace_seconds", cancel_grace_seconds, 0.0, math.inf, open_low=True, open_high=True)
+        _positive("jobs_per_worker", jobs_per_worker)
+        self.threads_per_run = threads
+        self.cancel_grace_seconds = float(cancel_grace_seconds)
+        self.store = RunStore(home)
+        self._lock = threading.Lock()
+        self._owner_lock = OwnerLock(self.store.locks_dir)
+        self.owner = self._owner_lock.owner
+        self._closed = False
+        self._recover_orphans()
+        self._supervisor = Supervisor(
+            self.store, self.owner, WorkerSettings(threads_per_run=threads, trainer=trainer, warmup=warmup,
+                                                   jobs_per_worker=jobs_per_worker),
+            max_concurrent=self.max_concurrent, warm_workers=self.warm_workers,
+            cancel_grace_seconds=self.cancel_grace_seconds)
+        self._supervisor.start()
+        atexit.register(self.shutdown)
+
+    # -- the reading and control API -------------------------------------------
+    def submit(self, config: TrainConfig | Mapping[str, Any]) -> str:
+        """Queue a run and return its id at once.
+
+        A classifier that fine-tunes an encoder is checked against its source
+        run here, so a wrong source is refused before anything is queued.
+
+        Raises:
+            ValueError: for an invalid config (nothing is queued), or a
+                ``source_run_id`` that is not a finished autoencoder run on
+                images of the same shape.
+            RunNotFound: for a ``source_run_id`` the store does not know.
+        """
+        if isinstance(config, Mapping):
+            config = TrainConfig.from_dict(config)
+        if not isinstance(config, TrainConfig):
+            raise ValueError(f"config must be a TrainConfig or a dict of its fields; got {type(config).__name__}")
+        self._check_open()
+        if config.source_run_id is not None:
+            self._check_source(config)
+        run_id = self.store.create_run(config, owner=self.owner)
+        self._supervisor.allow_retry()  # also wakes it: a broken worker start gets one more try per submit
+        return run_id
+
+    def list_runs(self) -> list[RunRecord]:
+        """Every run, newest first; broken entries are logged and skipped."""
+        return self.store.list_runs()
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """One run. Raises RunNotFound (ValueError for a malformed id)."""
+        return self.store.get_run(run_id)
+
+    def metrics_since(self, run_id: str, after_seq: int = 0) -> list[MetricRow]:
+        """The run's metric rows with ``seq > after_seq``, oldest first. Raises RunNotFound."""
+        return self.store.metrics_since(run_id, after_seq)
+
+    def latest_snapshot(self, run_id: str, kind: str) -> dict[str, Any] | None:
+        """The latest ``"reconstruction"`` or ``"latent"`` snapshot (the event's fields), or None."""
+        return self.store.read_snapshot(run_id, kind)
+
+    def cancel(self, run_id: str) -> None:
+        """Cancel a queued run at once, or stop a running one (at its next batch,
+        or by killing its worker after ``cancel_grace_seconds``). Raises RunNotFound."""
+        if self.store.lifecycle.request_cancel(run_id) == RunStatus.RUNNING:
+            self._supervisor.wake()
+
+    def delete(self, run_id: str) -> None:
+        """Delete a run with its metrics and artifacts, cancelling it first if needed.
+
+        Raises:
+            RunNotFound: for an unknown run.
+        """
+        if self.store.lifecycle.request_cancel(run_id) == RunStatus.RUNNING:
+            self._supervisor.wake()
+            deadline = time.monotonic() + self.cancel_grace_seconds + 15.0
+            while self.store.status(run_id) == RunStatus.RUNNING and time.monotonic() < deadline:
+                time.sleep(0.05)
+        self.store.delete_run(run_id)
+
+    def resume(self, run_id: str) -> str:
+        """Queue an INTERRUPTED or CANCELLED run again under the same id; it
+        continues from its last epoch checkpoint (or starts over if it has none).
+
+        Raises:
+            RunNotFound: for an unknown run.
+            ValueError: if the run is in another state.
+        """
+        self._check_open()
+        status = self.store.status(run_id)
+        resumable = [state for state in RunStatus if state.is_resumable]
+        if not status.is_resumable or not self.store.lifecycle.requeue(run_id, self.owner, resumable):
+            raise ValueError(f"run status must be INTERRUPTED or CANCELLED to resume; got {status.value}")
+        self._supervisor.wake()
+        return run_id
+
+    def model_path(self, run_id: str) -> Path | None:
+        """The final ``model.keras`` of a finished run, else None. Raises RunNotFound."""
+        path = self._folder(run_id).model_path
+        return path if path.is_file() else None
+
+    def latest_model_path(self, run_id: str) -> Path | None:
+        """The final model, else the model at the run's last good epoch end, else None. Raises RunNotFound."""
+        folder = self._folder(run_id)
+        if folder.model_path.is_file():
+            return folder.model_path
+        return folder.checkpoint.model_path if folder.checkpoint.epoch() is not None else None
+
+    def config_path(self, run_id: str) -> Path:
+        """The run's ``config.json``. Raises RunNotFound."""
+        return self._folder(run_id).config_path
+
+    def _folder(self, run_id: str) -> RunFolder:
+        if not self.store.exists(run_id):
+            raise RunNotFound(f"No run with id {run_id}.")
+        return self.store.folder(run_id)
+
+    def workers(self) -> list[WorkerInfo]:
+        """The live worker processes (pid, ready, current run)."""
+        return self._supervisor.workers()
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop the workers and the supervisor. Running runs are stopped and
+        become INTERRUPTED (resumable); queued runs stay queued for the next
+        manager on this store. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        atexit.unregister(self.shutdown)
+        self._supervisor.stop(timeout)
+        self._owner_lock.release()
+
+    def __enter__(self) -> JobManager:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+
+    def _check_source(self, config: TrainConfig) -> None:
+        source_id = str(config.source_run_id)
+        source = self.store.get_run(source_id)
+        if source.config.task != "reconstruct":
+            raise ValueError(f"source_run_id must name an autoencoder run; run {source_id} is a classifier run")
+        if source.status is not RunStatus.FINISHED or not self.store.folder(source_id).model_path.is_file():
+            raise ValueError(f"source_run_id must name a FINISHED autoencoder run with a saved model; run "
+                             f"{source_id} is {source.status.value}")
+        if source.config.image_shape != config.image_shape:
+            raise ValueError(f"source_run_id must name a run trained on {config.image_shape} images; run "
+                             f"{source_id} was trained on {source.config.image_shape}")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this JobManager has been shut down")
+
+    # -- start-up ---------------------------------------------------------------
+    def _recover_orphans(self) -> None:
+        """Runs left active by a dead manager: RUNNING ones are INTERRUPTED, QUEUED ones adopted."""
+        alive: dict[str, bool] = {}
+        for run_id, status, owner in self.store.lifecycle.active_runs():
+            if owner == self.owner:
+                continue
+            if owner not in alive:
+                alive[owner] = owner_is_alive(self.store.locks_dir, owner)
+            if alive[owner]:
+                continue
+            if status == RunStatus.QUEUED:
+                self.store.lifecycle.adopt(run_id, self.owner)
+                continue
+            final, message = stopped_status(self.store.lifecycle.cancel_requested(run_id))
+            self.store.lifecycle.finish(run_id, final, message)
+            logger.info("Run %s was left RUNNING by a stopped server; marked %s", run_id, final.value)

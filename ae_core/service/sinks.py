@@ -1,0 +1,128 @@
+"""The one narrow path from a training worker to the store: an event sink.
+
+A worker hands each event dict of the trainer (see docs/DESIGN.md, section
+"training") to an ``EventSink`` together with its run id, and nothing else
+crosses from worker to store. Two sinks exist today:
+
+* ``PipeSink`` runs in a worker process and sends ``("event", run_id, event)``
+  over a multiprocessing pipe to the job manager;
+* ``StoreSink`` runs where the store is (the job manager's process) and turns
+  events into metric rows, progress, snapshot files and final statuses.
+
+So the store has a single writer per manager, and a sink for another transport
+(for example a Ray actor that wraps a ``StoreSink`` on the head node, called
+with ``actor.emit.remote(run_id, event)``) can be added without touching the
+trainer, the worker's job code or the store. Events are plain dicts of Python
+numbers, strings, lists and numpy arrays, so they pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from multiprocessing.connection import Connection
+from typing import Any, Mapping, Protocol
+
+import numpy as np
+
+from ae_core.store import SNAPSHOT_KINDS, RunStatus, RunStore, stopped_status
+
+logger = logging.getLogger(__name__)
+
+EVENT_MESSAGE = "event"
+
+
+class EventSink(Protocol):
+    """Where a worker sends a run's events."""
+
+    def emit(self, run_id: str, event: Mapping[str, Any]) -> None:
+        """Deliver one event of run ``run_id``. Raises SinkClosed if the receiver is gone."""
+
+
+class SinkClosed(ConnectionError):
+    """The receiving end of a sink has gone away (for example, the server died)."""
+
+
+class PipeSink:
+    """Sends events to the job manager over the sending end of a pipe."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.closed = False
+
+    def emit(self, run_id: str, event: Mapping[str, Any]) -> None:
+        if self.closed:
+            raise SinkClosed("the job manager is gone")
+        try:
+            self.connection.send((EVENT_MESSAGE, run_id, dict(event)))
+        except (OSError, EOFError) as error:  # BrokenPipeError is an OSError
+            self.closed = True
+            raise SinkClosed(f"the job manager is gone ({error})") from error
+
+
+class StoreSink:
+    """Applies events to a ``RunStore``: the store's end of the event path.
+
+    Metric rows and progress are only written while the run is RUNNING, so an
+    event that arrives after a cancel or a delete changes nothing.
+    """
+
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+
+    def emit(self, run_id: str, event: Mapping[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "start":
+            progress = {key: event[key] for key in ("num_epochs", "steps_per_epoch") if key in event}
+            initial_epoch = int(event.get("initial_epoch", 0))
+            progress.update(epoch=initial_epoch, step=initial_epoch * int(event.get("steps_per_epoch", 0)))
+            self.store.append_metrics(run_id, [], progress=progress)
+        elif kind == "batch":
+            self.store.append_metrics(run_id, [_row("batch", "loss", event["loss"], event)],
+                                      progress={"step": int(event["step"])})
+        elif kind == "epoch":
+            rows = [_row("epoch", key, value, event) for key, value in dict(event.get("metrics") or {}).items()]
+            self.store.append_metrics(run_id, rows, progress={"epoch": int(event["epoch"]), "step": int(event["step"])})
+        elif kind in SNAPSHOT_KINDS:
+            self.store.write_snapshot(run_id, str(kind), event)
+        elif kind == "end":
+            self._end(run_id, event)
+        else:
+            logger.warning("Run %s: ignoring an event of unknown type %r", run_id, kind)
+
+    def _end(self, run_id: str, event: Mapping[str, Any]) -> None:
+        outcome, message = event.get("status"), str(event.get("message") or "")
+        result = event.get("result") if outcome == "finished" else None
+        if outcome == "finished":
+            status = RunStatus.FINISHED
+        elif outcome == "stopped":
+            status, message = stopped_status(self.store.lifecycle.cancel_requested(run_id))
+        else:
+            status = RunStatus.FAILED
+            message = message or f"Training ended with an unknown status {outcome!r}."
+        self.store.lifecycle.finish(run_id, status, message, _plain(result) if result else None)
+
+
+def _row(kind: str, key: str, value: Any, event: Mapping[str, Any]) -> dict[str, Any]:
+    return {"kind": kind, "key": key, "value": float(value), "epoch": int(event["epoch"]),
+            "step": int(event["step"]), "time": float(event.get("time", 0.0))}
+
+
+def _plain(result: Mapping[str, Any]) -> dict[str, Any]:
+    """Result metrics as JSON-ready Python values (numpy scalars are not JSON).
+
+    Numbers become floats; lists and arrays (a classifier's confusion matrix)
+    become nested lists of numbers; anything else becomes its text.
+    """
+    plain: dict[str, Any] = {}
+    for key, value in result.items():
+        if isinstance(value, (list, tuple, np.ndarray)):
+            array = np.asarray(value)
+            if array.dtype.kind in "iubf":  # whole numbers stay whole (counts), others become floats
+                whole = array.dtype.kind in "iub"
+                plain[str(key)] = (array.astype(np.int64) if whole else array.astype(float)).tolist()
+                continue
+        try:
+            plain[str(key)] = float(value)
+        except (TypeError, ValueError):
+            plain[str(key)] = str(value)
+    return plain

@@ -1,0 +1,229 @@
+"""The job service's supervisor: one thread that owns the worker processes.
+
+It waits on every worker's event pipe and process sentinel at once (plus a
+wake-up pipe that the manager's public methods write to), and in each turn:
+writes the events that arrived to the store through a ``StoreSink``; reaps
+dead workers, marking their runs INTERRUPTED (or CANCELLED, if a cancel was
+pending); stops cancelled runs, politely first and by killing the worker after
+a grace period; starts queued runs on idle warm workers, first in first out;
+and starts workers that are needed, up to ``max_concurrent``. Keeping all
+process handling in this one thread means no locks around the pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+from ae_core.service.sinks import StoreSink
+from ae_core.service.pool import WorkerHandle, WorkerInfo, WorkerPool
+from ae_core.store import RunStatus, RunStore, stopped_status
+from ae_core.service.worker import WorkerSettings
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+MAX_START_FAILURES = 3
+
+
+class Supervisor:
+    """Runs a store owner's queued runs on a pool of spawned workers.
+
+    Args:
+        store: the run store.
+        owner: the owning manager's id; only its runs are dispatched here.
+        settings: for the workers (threads, trainer, warm-up).
+        max_concurrent: the most workers (so runs) at once.
+        warm_workers: workers kept started even when idle.
+        cancel_grace_seconds: how long a stop request may take before the worker is killed.
+    """
+
+    def __init__(self, store: RunStore, owner: str, settings: WorkerSettings, *, max_concurrent: int,
+                 warm_workers: int, cancel_grace_seconds: float) -> None:
+        self.store = store
+        self.owner = owner
+        self.max_concurrent = max_concurrent
+        self.warm_workers = warm_workers
+        self.cancel_grace_seconds = cancel_grace_seconds
+        self._pool = WorkerPool(settings)
+        self._sink = StoreSink(store)
+        self._lock = threading.Lock()
+        self._start_failures = 0
+        self._start_error = ""
+        self._stopping = threading.Event()
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
+        self._thread = threading.Thread(target=self._supervise, name="ae-lab-supervisor", daemon=True)
+
+    def start(self) -> None:
+        """Spawn the warm workers (they import TensorFlow in the background) and start the thread."""
+        for _ in range(self.warm_workers):
+            self._pool.spawn()
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Make the supervisor look at the store now (new run, cancel request). Thread-safe."""
+        try:
+            os.write(self._wake_write, b"!")
+        except OSError:
+            pass  # the pipe is full (a wake-up is pending anyway) or already closed
+
+    def allow_retry(self) -> None:
+        """After workers failed to start, allow one more try (called on each submit)."""
+        with self._lock:
+            self._start_failures = min(self._start_failures, MAX_START_FAILURES - 1)
+        self.wake()
+
+    def workers(self) -> list[WorkerInfo]:
+        return self._pool.infos()
+
+    def stop(self, timeout: float) -> None:
+        """Stop running jobs (they become INTERRUPTED), make the workers exit, end the thread."""
+        self._stopping.set()
+        self.wake()
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            os.close(self._wake_read)
+            os.close(self._wake_write)
+
+    def _supervise(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._step(POLL_SECONDS)
+                if not self._stopping.is_set():
+                    self._apply_cancels()
+                    self._dispatch()
+            except Exception:  # noqa: BLE001 (the supervisor must outlive any one bad event)
+                logger.exception("Job supervisor error; carrying on")
+                time.sleep(POLL_SECONDS)
+        try:
+            self._stop_workers()
+        except Exception:  # noqa: BLE001
+            logger.exception("Error while stopping the training workers")
+
+    def _step(self, timeout: float) -> None:
+        """Wait for messages or deaths, then handle them."""
+        ready = self._pool.wait([self._wake_read], timeout)
+        if self._wake_read in ready:
+            os.read(self._wake_read, 4096)
+        for worker in list(self._pool.workers):
+            if worker.events in ready or worker.process.sentinel in ready or worker.closed:
+                for message in self._pool.receive(worker):
+                    self._on_message(worker, message)
+                if (worker.closed or worker.process.sentinel in ready) and self._pool.is_dead(worker):
+                    self._on_death(worker)
+
+    def _on_message(self, worker: WorkerHandle, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "event":
+            run_id, event = message[1], message[2]
+            if run_id != worker.run_id:
+                logger.warning("Worker %s sent an event for run %s, which it is not running", worker.pid, run_id)
+                return
+            try:
+                self._sink.emit(run_id, event)
+            except Exception:  # noqa: BLE001 (one unwritable event must not stop the run)
+                logger.exception("Run %s: could not record a %r event", run_id, event.get("type"))
+        elif kind == "done":
+            worker.run_id, worker.stop_requested_at = None, None
+        elif kind == "retiring":
+            worker.retiring = True
+        elif kind == "ready":
+            worker.ready = True
+            with self._lock:
+                self._start_failures = 0
+        elif kind == "startup_failed":
+            self._start_error = str(message[1])
+
+    def _on_death(self, worker: WorkerHandle, *, shutting_down: bool = False) -> None:
+        code, pid, run_id, was_ready = worker.process.exitcode, worker.pid, worker.run_id, worker.ready
+        self._pool.remove(worker)
+        how = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+        expected = shutting_down or (worker.retiring and code == 0)
+        logger.log(logging.INFO if expected else logging.WARNING, "Training worker %s stopped (%s)", pid, how)
+        if not was_ready and not shutting_down:
+            with self._lock:
+                self._start_failures += 1
+            self._start_error = self._start_error or f"The training worker could not start ({how})."
+        if run_id is None:
+            return
+        cancelled = self.store.lifecycle.cancel_requested(run_id)
+        # A worker stopped by our own shutdown is an orderly stop, not a crash.
+        status, message = stopped_status(cancelled, worker_exit=None if shutting_down and not cancelled else how)
+        self.store.lifecycle.finish(run_id, status, message)
+
+    def _apply_cancels(self) -> None:
+        busy = {w.run_id: w for w in self._pool.workers if w.busy}
+        if not busy:
+            return
+        for run_id in self.store.lifecycle.cancel_requests(self.owner):
+            worker = busy.get(run_id)
+            if worker is None:
+                continue
+            self._pool.request_stop(worker)
+            if time.monotonic() - (worker.stop_requested_at or time.monotonic()) > self.cancel_grace_seconds:
+                logger.warning("Run %s did not stop within %.0f s; killing worker %s", run_id,
+                               self.cancel_grace_seconds, worker.pid)
+                self._pool.kill(worker)
+
+    def _dispatch(self) -> None:
+        """Start queued runs on idle ready workers, and start workers that are needed."""
+        queued = self.store.lifecycle.queued_run_ids(self.owner)
+        with self._lock:
+            broken = self._start_failures >= MAX_START_FAILURES
+        if broken:
+            for run_id in queued:
+                self.store.lifecycle.finish(run_id, RunStatus.FAILED, self._start_error, only_if=(RunStatus.QUEUED,))
+            return
+        idle = [w for w in self._pool.workers if w.available]
+        for run_id in queued:
+            if not idle:
+                break
+            worker = idle[0]
+            if not self.store.lifecycle.claim(run_id, self.owner, worker.pid):
+                continue  # cancelled meanwhile
+            idle.pop(0)
+            try:
+                config = self.store.read_config(run_id)
+            except (OSError, ValueError) as error:
+                self.store.lifecycle.finish(run_id, RunStatus.FAILED, f"The run's config.json is unreadable: {error}")
+                idle.insert(0, worker)
+                continue
+            source = config.source_run_id
+            try:
+                self._pool.dispatch(worker, run_id, config.to_dict(), str(self.store.folder(run_id).path),
+                                    str(self.store.folder(source).model_path) if source else None)
+            except OSError:  # the worker died just now; its death is handled on the next step
+                worker.run_id = None
+                self.store.lifecycle.requeue(run_id, self.owner, (RunStatus.RUNNING,))
+        waiting = len(self.store.lifecycle.queued_run_ids(self.owner)) if queued else 0
+        # A retiring worker is replaced as soon as it says so, not when it is gone.
+        staying = [w for w in self._pool.workers if not w.retiring]
+        busy = sum(w.busy for w in staying)
+        wanted = min(self.max_concurrent, max(self.warm_workers, busy + waiting))
+        for _ in range(wanted - len(staying)):
+            self._pool.spawn()
+
+    def _stop_workers(self) -> None:
+        """Shutdown: stop running jobs politely, then make every worker exit."""
+        for worker in self._pool.workers:
+            self._pool.request_stop(worker)
+        deadline = time.monotonic() + self.cancel_grace_seconds
+        while any(w.busy for w in self._pool.workers) and time.monotonic() < deadline:
+            self._step(0.1)
+        for worker in list(self._pool.workers):
+            if worker.ready:
+                self._pool.ask_to_exit(worker)
+            else:  # still importing TensorFlow, and never given a job: nothing to lose
+                self._pool.kill(worker)
+        deadline = time.monotonic() + 5.0
+        for worker in list(self._pool.workers):
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            self._pool.kill(worker)  # a no-op for a worker that exited
+            for message in self._pool.receive(worker):
+                self._on_message(worker, message)
+            self._on_death(worker, shutting_down=True)

@@ -1,0 +1,251 @@
+"""A training worker process: import TensorFlow once, then run jobs one by one.
+
+The job manager starts ``worker_main`` with the multiprocessing *spawn*
+context (a fresh interpreter: no forked TensorFlow state, no copied server
+threads). The worker sets its thread budget, imports the trainer (and with it
+TensorFlow), optionally warms it up on a tiny run, says ``ready``, and then
+waits for jobs. Each job's events go to an ``EventSink``; that is the only way
+anything leaves ``run_job``, so another transport needs only another sink.
+
+Messages to the manager, on the events pipe:
+``("ready", pid)``, ``("startup_failed", message)``, ``("event", run_id, event)``,
+``("retiring",)`` (sent before the last ``done``) and ``("done", run_id)``. Messages from the manager, on the jobs pipe: a
+``Job``, or None to exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import itertools
+import logging
+import os
+import sys
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, Callable
+
+from ae_core.config import ModelConfig, TrainConfig
+from ae_core.errors import AELabError
+from ae_core.service.sinks import EventSink, PipeSink, SinkClosed
+from ae_core.store import PARTIAL_PREFIX, RunFolder
+from ae_core.training import FAILED, FINISHED, end_event, train
+
+logger = logging.getLogger(__name__)
+
+# A few batches of a tiny model on the bundled sample: enough to pay Keras's
+# one-time costs (first graph trace, dataset read) before a user is waiting.
+WARMUP_CONFIG = TrainConfig(dataset="mnist_sample", model=ModelConfig(arch="dense", latent_dim=2, hidden_sizes=(8,)),
+                            num_epochs=1, batch_size=32, train_limit=64, validation_fraction=0.02)
+
+Trainer = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How a worker runs: its thread budget, its trainer, whether to warm up,
+    and after how many jobs it retires (TensorFlow keeps about 15 MB per run
+    that ``clear_session`` does not return, so a fresh process is cheaper)."""
+
+    threads_per_run: int = 1
+    # ``train`` itself, or another function with its signature named as "module:function"
+    # (the seam tests use for a fast fake trainer), imported in the worker process.
+    trainer: Trainer | str = train
+    warmup: bool = True
+    jobs_per_worker: int = 20
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run for a worker. ``token`` is unique per dispatch, for stop requests.
+
+    ``run_dir`` is the run's folder; ``source_model`` the ``model.keras`` of the autoencoder
+    run a classifier fine-tunes (None otherwise). Both come from the store, which owns the
+    layout, so a worker never builds another run's path.
+    """
+
+    run_id: str
+    token: int
+    config: dict[str, Any]
+    run_dir: str
+    source_model: str | None = None
+
+
+def configure_threads(threads: int) -> None:
+    """Limit the math libraries to ``threads`` threads; call before TensorFlow is imported.
+
+    N concurrent runs with T threads each should use N*T cores, not N*cores,
+    or they slow each other down by oversubscription.
+    """
+    threads = max(1, int(threads))
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
+    # Inter-op threads only run independent ops side by side; two are plenty
+    # for these sequential models and avoid starving a blocking op.
+    os.environ["TF_NUM_INTEROP_THREADS"] = str(min(2, threads + 1))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def load_trainer(trainer: Trainer | str) -> Trainer:
+    """The trainer itself, or the function a ``"package.module:function"`` string names, imported.
+
+    Raises:
+        ValueError: if a string is not of that form or names nothing callable.
+    """
+    if not isinstance(trainer, str):
+        return trainer
+    module_name, _, function_name = trainer.partition(":")
+    if not module_name or not function_name:
+        raise ValueError(f"trainer must be 'package.module:function'; got {trainer!r}")
+    function = getattr(importlib.import_module(module_name), function_name, None)
+    if not callable(function):
+        raise ValueError(f"trainer must name a function; {trainer!r} is not callable")
+    return function
+
+
+def run_job(job: Job, trainer: Trainer, sink: EventSink, should_stop: Callable[[], bool]) -> str:
+    """Run one training job, sending every event to ``sink``. Never raises for a bad run.
+
+    The trainer's own ``end`` event is held back until the final model is
+    saved, so that a run is never FINISHED before its ``model.keras`` exists.
+    A trainer that raises becomes a ``failed`` end with a readable message.
+
+    Returns:
+        The final status: ``finished``, ``stopped`` or ``failed``.
+
+    Raises:
+        SinkClosed: if the receiver went away (the caller should exit).
+    """
+    held_end: dict[str, Any] = {}
+    closed: list[SinkClosed] = []
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event.get("type") == "end":
+            held_end.update(event)
+        elif not closed:
+            try:
+                sink.emit(job.run_id, event)
+            except SinkClosed as error:
+                closed.append(error)  # raising inside Keras would only be caught and re-wrapped
+
+    folder = RunFolder(Path(job.run_dir))
+    try:
+        config = TrainConfig.from_dict(job.config)
+        options: dict[str, Any] = {}
+        if job.source_model is not None:
+            options["source_model"] = Path(job.source_model)
+        # Resuming is always asked for: only a run that trained before has a checkpoint,
+        # and the trainer starts afresh when there is none.
+        result = trainer(config, on_event=on_event, should_stop=lambda: bool(closed) or should_stop(),
+                         checkpoint_dir=folder.checkpoint.directory, resume=True, **options)
+        end = held_end or end_event(result.status, result.message, result.metrics)
+        if end["status"] == FINISHED and getattr(result, "model", None) is not None:
+            _save_model(result.model, folder.model_path)
+    except Exception as error:  # noqa: BLE001 (any crash of a run is reported, not fatal to the worker)
+        logger.error("Run %s failed:\n%s", job.run_id, traceback.format_exc())
+        end = end_event(FAILED, _describe(error), None)
+    if closed:
+        raise closed[0]
+    sink.emit(job.run_id, end)
+    return str(end["status"])
+
+
+def _save_model(model: Any, path: Path) -> None:
+    """Save an autoencoder bundle (with its config) or a plain Keras classifier, atomically."""
+    partial = path.with_name(PARTIAL_PREFIX + path.name)
+    if hasattr(model, "autoencoder"):
+        from ae_core.models import save_autoencoder  # imported here: only real runs have a model
+
+        save_autoencoder(model, partial)
+    else:
+        model.save(partial, overwrite=True)
+    os.replace(partial, path)
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, (AELabError, ValueError)):
+        return str(error)
+    return f"Training crashed: {type(error).__name__}: {error}"
+
+
+def worker_main(settings: WorkerSettings, jobs: Connection, events: Connection, stop_token: Any) -> None:
+    """The worker process's main loop (the spawn target).
+
+    Args:
+        settings: thread budget, trainer, warm-up.
+        jobs: receives ``Job`` objects, or None to exit.
+        events: sends messages and events to the manager.
+        stop_token: a shared integer; the current job stops when it equals the job's token.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(process)d %(levelname)s %(message)s")
+    configure_threads(settings.threads_per_run)
+    parent = os.getppid()
+    try:
+        trainer = load_trainer(settings.trainer)
+        if trainer is train:
+            # Import TensorFlow now, while no one waits, rather than at the first run.
+            import ae_core.training.autoencoder  # noqa: F401
+        _pin_tensorflow_threads(settings.threads_per_run)
+        if settings.warmup:
+            _warm_up(trainer)
+        events.send(("ready", os.getpid()))
+    except Exception as error:  # noqa: BLE001 (reported to the manager, which stops respawning)
+        logger.error("Worker could not start:\n%s", traceback.format_exc())
+        with contextlib.suppress(OSError):
+            events.send(("startup_failed", f"The training worker could not start: {type(error).__name__}: {error}"))
+        return
+    sink = PipeSink(events)
+    for jobs_done in itertools.count(1):
+        try:
+            job = jobs.recv()
+        except (EOFError, OSError):
+            return  # the manager is gone
+        if job is None:
+            return
+        # An orphaned worker (its server killed) stops at the next batch.
+        stop = lambda token=job.token: stop_token.value == token or os.getppid() != parent  # noqa: E731
+        retiring = jobs_done >= settings.jobs_per_worker
+        try:
+            run_job(job, trainer, sink, stop)
+            if retiring:  # announced first, so the manager never sends this worker another job
+                events.send(("retiring",))
+            events.send(("done", job.run_id))
+        except (SinkClosed, OSError):
+            return
+        if retiring:
+            return
+        _release_memory()
+
+
+def _pin_tensorflow_threads(threads: int) -> None:
+    """Also set the thread budget through TensorFlow's API, which wins over the environment."""
+    tensorflow = sys.modules.get("tensorflow")
+    if tensorflow is None:
+        return
+    try:
+        tensorflow.config.threading.set_intra_op_parallelism_threads(max(1, threads))
+        tensorflow.config.threading.set_inter_op_parallelism_threads(min(2, max(1, threads) + 1))
+    except RuntimeError:  # the runtime already started (the trainer ran ops at import): the env applies
+        logger.info("TensorFlow was initialised before its threads could be set; using the environment's")
+
+
+def _warm_up(trainer: Trainer) -> None:
+    try:
+        trainer(WARMUP_CONFIG, on_event=lambda event: None, should_stop=lambda: False)
+    except Exception:  # noqa: BLE001 (a failed warm-up only costs speed)
+        logger.warning("Worker warm-up failed; the first run will start cold:\n%s", traceback.format_exc())
+    _release_memory()
+
+
+def _release_memory() -> None:
+    """Drop the finished run's models and graphs so a long-lived worker does not grow.
+
+    ``clear_session`` frees Keras's global state (about 0.25 s). A full
+    ``gc.collect`` would cost as much again and found nothing to collect in
+    measurements, because reference counting already frees the run's objects.
+    """
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.backend.clear_session()

@@ -1,0 +1,123 @@
+"""The life of a run as atomic updates of its row: QUEUED -> RUNNING -> final.
+
+Every transition is one conditional ``UPDATE ... WHERE status = ...``, so two
+threads (or two managers on one store) can never both start a run, and a late
+message from a worker can never overwrite a run that was already cancelled,
+deleted or finished. ``owner`` is the job manager responsible for a run (see
+``ae_core.service.owners``); only it dispatches the run and reacts to cancel requests.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Iterable, Mapping
+
+from ae_core.errors import RunNotFound
+from ae_core.store.records import CANCELLED_BEFORE_START_MESSAGE, RunStatus, validate_run_id
+from ae_core.store.sqlite_db import Database
+
+_FINAL = tuple(s.value for s in RunStatus if not s.is_active)
+
+
+def _placeholders(values: list[str]) -> str:
+    return ",".join("?" * len(values))
+
+
+class RunLifecycle:
+    """Status transitions and queue queries over the store's ``runs`` table."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def claim(self, run_id: str, owner: str, worker_pid: int | None) -> bool:
+        """Move a QUEUED run to RUNNING; False if it was not QUEUED any more."""
+        with self.db.transaction() as db:
+            return db.execute(
+                "UPDATE runs SET status = 'RUNNING', started_at = ?, owner = ?, worker_pid = ?, queue_order = NULL "
+                "WHERE run_id = ? AND status = 'QUEUED'",
+                (time.time(), owner, worker_pid, validate_run_id(run_id))).rowcount == 1
+
+    def finish(self, run_id: str, status: RunStatus, message: str = "", result: Mapping[str, Any] | None = None,
+               *, only_if: Iterable[RunStatus] = (RunStatus.RUNNING,)) -> bool:
+        """Give a run its final ``status``.
+
+        Returns:
+            True if the run was in one of the ``only_if`` states (and changed).
+
+        Raises:
+            ValueError: if ``status`` is not a final one.
+        """
+        if status.is_active:
+            raise ValueError(f"status must be one of {', '.join(_FINAL)}; got {status.value!r}")
+        allowed = [s.value for s in only_if]
+        with self.db.transaction() as db:
+            return db.execute(
+                "UPDATE runs SET status = ?, message = ?, result = COALESCE(?, result), finished_at = ?, "
+                f"queue_order = NULL WHERE run_id = ? AND status IN ({_placeholders(allowed)})",
+                (status.value, message, json.dumps(dict(result)) if result is not None else None, time.time(),
+                 validate_run_id(run_id), *allowed)).rowcount == 1
+
+    def request_cancel(self, run_id: str) -> RunStatus:
+        """Cancel a QUEUED run at once, or flag a RUNNING one for its manager to stop.
+
+        Returns:
+            The run's status after the call (CANCELLED, or RUNNING until its
+            manager has stopped it, or the final status it already had).
+
+        Raises:
+            RunNotFound: for an unknown run.
+        """
+        validate_run_id(run_id)
+        now = time.time()
+        with self.db.transaction() as db:
+            db.execute("UPDATE runs SET status = 'CANCELLED', message = ?, finished_at = ?, queue_order = NULL "
+                       "WHERE run_id = ? AND status = 'QUEUED'", (CANCELLED_BEFORE_START_MESSAGE, now, run_id))
+            db.execute("UPDATE runs SET cancel_requested_at = COALESCE(cancel_requested_at, ?) "
+                       "WHERE run_id = ? AND status = 'RUNNING'", (now, run_id))
+            row = db.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFound(f"No run with id {run_id}.")
+        return RunStatus(row[0])
+
+    def cancel_requested(self, run_id: str) -> bool:
+        """True if someone asked to cancel this run."""
+        row = self.db.connection().execute("SELECT cancel_requested_at FROM runs WHERE run_id = ?",
+                                           (validate_run_id(run_id),)).fetchone()
+        return row is not None and row[0] is not None
+
+    def requeue(self, run_id: str, owner: str | None, allowed: Iterable[RunStatus]) -> bool:
+        """Queue an ended run again, at the back, keeping its id and metrics (for resume).
+
+        Returns:
+            True if the run was in one of the ``allowed`` states.
+        """
+        states = [s.value for s in allowed]
+        with self.db.transaction() as db:
+            return db.execute(
+                "UPDATE runs SET status = 'QUEUED', message = '', finished_at = NULL, cancel_requested_at = NULL, "
+                "owner = ?, queue_order = (SELECT COALESCE(MAX(queue_order), 0) + 1 FROM runs) "
+                f"WHERE run_id = ? AND status IN ({_placeholders(states)})",
+                (owner, validate_run_id(run_id), *states)).rowcount == 1
+
+    def queued_run_ids(self, owner: str) -> list[str]:
+        """This owner's QUEUED runs, first in first out."""
+        return [row[0] for row in self.db.connection().execute(
+            "SELECT run_id FROM runs WHERE status = 'QUEUED' AND owner = ? ORDER BY queue_order", (owner,))]
+
+    def cancel_requests(self, owner: str) -> list[str]:
+        """This owner's RUNNING runs that someone asked to cancel."""
+        return [row[0] for row in self.db.connection().execute(
+            "SELECT run_id FROM runs WHERE status = 'RUNNING' AND owner = ? AND cancel_requested_at IS NOT NULL",
+            (owner,))]
+
+    def active_runs(self) -> list[tuple[str, RunStatus, str]]:
+        """(run_id, status, owner) of every QUEUED or RUNNING run ('' for no owner)."""
+        return [(row[0], RunStatus(row[1]), row[2] or "") for row in self.db.connection().execute(
+            "SELECT run_id, status, owner FROM runs WHERE status IN ('QUEUED', 'RUNNING')")]
+
+    def adopt(self, run_id: str, owner: str) -> bool:
+        """Take over a QUEUED run whose manager is gone."""
+        with self.db.transaction() as db:
+            return db.execute("UPDATE runs SET owner = ? WHERE run_id = ? AND status = 'QUEUED'",
+                              (owner, validate_run_id(run_id))).rowcount == 1

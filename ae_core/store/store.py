@@ -1,0 +1,261 @@
+"""The persistent run store: SQLite (WAL) for runs and metrics, a folder per run.
+
+Layout under the home folder (env ``AE_LAB_HOME``, default ``~/.ae_lab``)::
+
+    lab.sqlite3                      runs table + append-only metrics table
+    runs/<run_id>/                   the run's folder (its files: ``ae_core.store.layout``)
+    locks/<owner>.lock               held (flock) by each live job manager
+
+SQLite in WAL mode lets pages read while the manager writes. Every thread gets
+its own connection, because a sqlite3 connection must not be shared between
+threads. Run ids are validated before any path is built from them, and a run
+whose folder or row is broken is logged and skipped in listings, never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from ae_core.store import artifacts
+from ae_core.checks import check_int
+from ae_core.config import TrainConfig
+from ae_core.errors import RunNotFound
+from ae_core.store.layout import RunFolder
+from ae_core.store.lifecycle import RunLifecycle
+from ae_core.store.records import MetricRow, RunRecord, RunStatus, validate_run_id
+from ae_core.store.sqlite_db import Database
+
+logger = logging.getLogger(__name__)
+
+HOME_ENV = "AE_LAB_HOME"
+DB_FILENAME = "lab.sqlite3"
+RUNS_DIRNAME = "runs"
+LOCKS_DIRNAME = "locks"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    queue_order INTEGER,
+    message TEXT NOT NULL DEFAULT '',
+    progress TEXT NOT NULL DEFAULT '{}',
+    result TEXT,
+    owner TEXT,
+    worker_pid INTEGER,
+    cancel_requested_at REAL
+);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, queue_order);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value REAL,
+    epoch INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    time REAL NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS metrics_append_only BEFORE UPDATE ON metrics
+BEGIN SELECT RAISE(ABORT, 'metrics are append-only'); END;
+PRAGMA user_version = 1;
+"""
+
+# SQLite stores NaN as NULL, so a NULL value reads back as NaN (a diverged loss).
+_INSERT_METRIC = """
+INSERT INTO metrics (run_id, seq, kind, key, value, epoch, step, time)
+SELECT ?1, COALESCE((SELECT MAX(seq) FROM metrics WHERE run_id = ?1), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7
+WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = ?1 AND status = 'RUNNING')
+"""
+
+
+def default_home() -> Path:
+    """The store's home folder: ``$AE_LAB_HOME``, else ``~/.ae_lab``."""
+    return Path(os.environ.get(HOME_ENV) or Path.home() / ".ae_lab").expanduser()
+
+
+class RunStore:
+    """Runs, their metric series and their artifact folders under one home.
+
+    Safe to share between threads. Several processes may open the same home;
+    SQLite serialises their writes.
+    """
+
+    def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
+        self.home = Path(home).expanduser() if home is not None else default_home()
+        self.runs_dir = self.home / RUNS_DIRNAME
+        self.locks_dir = self.home / LOCKS_DIRNAME
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.locks_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(self.home / DB_FILENAME, _SCHEMA)
+        self.lifecycle = RunLifecycle(self.db)
+        # config.json never changes after submit, so parsed configs are cached
+        # (keyed by the file's mtime and size, in case someone edits it).
+        self._configs: dict[str, tuple[tuple[int, int], TrainConfig]] = {}
+
+    def _db(self) -> sqlite3.Connection:
+        return self.db.connection()
+
+    def _write(self) -> Any:
+        return self.db.transaction()
+
+    # -- paths -------------------------------------------------------------
+    def folder(self, run_id: str) -> RunFolder:
+        """The run's folder and the paths of its files (validates ``run_id`` first).
+
+        Raises:
+            ValueError: for a malformed run id.
+        """
+        return RunFolder(self.runs_dir / validate_run_id(run_id))
+
+    # -- creating and reading runs -----------------------------------------
+    def create_run(self, config: TrainConfig, owner: str | None = None) -> str:
+        """Write a new run's folder and config, then queue it. Returns its id."""
+        run_id = uuid.uuid4().hex
+        folder = self.folder(run_id)
+        folder.path.mkdir(parents=True)
+        try:
+            artifacts.write_json_atomic(folder.config_path, config.to_dict())
+            with self._write() as db:
+                db.execute(
+                    "INSERT INTO runs (run_id, status, created_at, queue_order, owner) VALUES "
+                    "(?, 'QUEUED', ?, (SELECT COALESCE(MAX(queue_order), 0) + 1 FROM runs), ?)",
+                    (run_id, time.time(), owner))
+        except BaseException:
+            shutil.rmtree(folder.path, ignore_errors=True)
+            raise
+        return run_id
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """One run. Raises RunNotFound if it is unknown or its folder is broken."""
+        row = self._row(run_id)
+        record = self._record(row, self._queue_position(row))
+        if record is None:
+            raise RunNotFound(f"Run {run_id} is damaged: its folder or config.json is missing or unreadable.")
+        return record
+
+    def list_runs(self) -> list[RunRecord]:
+        """Every readable run, newest first; broken ones are logged and skipped."""
+        rows = self._db().execute("SELECT * FROM runs ORDER BY created_at DESC, run_id").fetchall()
+        queued = [r["run_id"] for r in sorted((r for r in rows if r["status"] == "QUEUED"),
+                                              key=lambda r: r["queue_order"] or 0)]
+        positions = {run_id: index + 1 for index, run_id in enumerate(queued)}
+        records = (self._record(row, positions.get(row["run_id"])) for row in rows)
+        return [record for record in records if record is not None]
+
+    def exists(self, run_id: str) -> bool:
+        validate_run_id(run_id)
+        return self._db().execute("SELECT 1 FROM runs WHERE run_id = ?", (run_id,)).fetchone() is not None
+
+    def status(self, run_id: str) -> RunStatus:
+        """The run's status alone (readable even when its folder is damaged). Raises RunNotFound."""
+        return RunStatus(self._row(run_id)["status"])
+
+    def read_config(self, run_id: str) -> TrainConfig:
+        """The run's config from its config.json (cached while the file is unchanged)."""
+        path = self.folder(run_id).config_path
+        stat = path.stat()
+        signature = (stat.st_mtime_ns, stat.st_size)
+        cached = self._configs.get(run_id)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        config = TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        self._configs[run_id] = (signature, config)
+        return config
+
+    def _row(self, run_id: str) -> sqlite3.Row:
+        validate_run_id(run_id)
+        row = self._db().execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFound(f"No run with id {run_id}.")
+        return row
+
+    def _queue_position(self, row: sqlite3.Row) -> int | None:
+        if row["status"] != "QUEUED":
+            return None
+        return int(self._db().execute("SELECT COUNT(*) FROM runs WHERE status = 'QUEUED' AND queue_order <= ?",
+                                      (row["queue_order"],)).fetchone()[0])
+
+    def _record(self, row: sqlite3.Row, queue_position: int | None) -> RunRecord | None:
+        run_id = row["run_id"]
+        try:
+            return RunRecord(
+                run_id=validate_run_id(run_id), status=RunStatus(row["status"]), config=self.read_config(run_id),
+                created_at=row["created_at"], started_at=row["started_at"], finished_at=row["finished_at"],
+                queue_position=queue_position, message=row["message"] or "",
+                progress=json.loads(row["progress"] or "{}"),
+                result=json.loads(row["result"]) if row["result"] else None)
+        except (OSError, ValueError, TypeError) as error:  # JSONDecodeError is a ValueError
+            logger.warning("Skipping run %r: its folder or row is broken (%s)", run_id, error)
+            return None
+
+    # -- metrics -----------------------------------------------------------
+    def append_metrics(self, run_id: str, rows: Iterable[Mapping[str, Any]],
+                       progress: Mapping[str, Any] | None = None) -> int:
+        """Append metric rows (and merge ``progress``) for a RUNNING run.
+
+        Each row has ``kind``, ``key``, ``value``, ``epoch``, ``step``, ``time``;
+        ``seq`` is assigned here. Rows for a run that is not RUNNING (cancelled,
+        deleted) are dropped, so a late event never resurrects a run.
+
+        Returns:
+            The number of rows appended.
+        """
+        validate_run_id(run_id)
+        values = [(run_id, r["kind"], r["key"], _finite_or_none(r["value"]), int(r["epoch"]), int(r["step"]),
+                   float(r["time"])) for r in rows]
+        with self._write() as db:
+            appended = sum(db.execute(_INSERT_METRIC, v).rowcount for v in values)
+            if progress:
+                db.execute("UPDATE runs SET progress = json_patch(progress, ?) WHERE run_id = ? AND status = 'RUNNING'",
+                           (json.dumps(dict(progress)), run_id))
+        return appended
+
+    def metrics_since(self, run_id: str, after_seq: int = 0) -> list[MetricRow]:
+        """Metric rows with ``seq > after_seq``, in order. Raises RunNotFound."""
+        check_int("after_seq", after_seq, 0)
+        self._row(run_id)
+        rows = self._db().execute(
+            "SELECT seq, kind, key, value, epoch, step, time FROM metrics WHERE run_id = ? AND seq > ? ORDER BY seq",
+            (run_id, after_seq)).fetchall()
+        return [MetricRow(seq=r[0], kind=r[1], key=r[2], value=float("nan") if r[3] is None else r[3],
+                          epoch=r[4], step=r[5], time=r[6]) for r in rows]
+
+    # -- snapshots ---------------------------------------------------------
+    def write_snapshot(self, run_id: str, kind: str, snapshot: Mapping[str, Any]) -> None:
+        """Replace the run's latest snapshot of ``kind`` atomically."""
+        path = self.folder(run_id).snapshot_path(kind)
+        if not path.parent.is_dir():  # a deleted run: do not recreate its folder
+            return
+        artifacts.write_npz_atomic(path, snapshot)
+
+    def read_snapshot(self, run_id: str, kind: str) -> dict[str, Any] | None:
+        """The latest snapshot of ``kind`` as a dict, or None if there is none yet."""
+        path = self.folder(run_id).snapshot_path(kind)
+        self._row(run_id)
+        return artifacts.read_npz(path)
+
+    def delete_run(self, run_id: str) -> None:
+        """Remove the run's rows and its folder. Raises RunNotFound."""
+        self._row(run_id)
+        with self._write() as db:
+            db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+        self._configs.pop(run_id, None)
+        shutil.rmtree(self.folder(run_id).path, ignore_errors=True)
+
+
+def _finite_or_none(value: Any) -> float | None:
+    number = float(value)
+    return None if number != number else number
