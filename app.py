@@ -1,7 +1,7 @@
-"""Autoencoder Lab: the entry point (`streamlit run app.py`).
+"""Autoencoder Lab: the page script, served by `streamlit run serve.py` (or `streamlit run app.py`).
 
-This script sets the page up, starts (once per server process) the job
-manager that trains in background workers, and hands over to the page the
+This script sets the page up, makes sure the job manager (started with the server by
+`serve.py`, once per process) is running, and hands over to the page the
 person chose through ``st.navigation``. The pages hold the UI only; tests
 swap the manager for a fake with ``ae_lab_ui.services.inject_manager``.
 """

@@ -9,8 +9,9 @@ Each room is a sub-package that re-exports what the others use::
     ae_core.service    the job manager, its worker processes and their event path
     ae_core.analysis   latent-space tools, 2-D projections, linear probes
 
-with ``config`` (the frozen ``ModelConfig`` and ``TrainConfig``), ``checks`` (the small
-validators), ``errors`` and ``cli`` beside them. This package never imports streamlit, and
+with ``config`` (the frozen ``ModelConfig`` and ``TrainConfig``; ``config_json`` reads
+them back from a file, ``model_size`` bounds the models they describe), ``checks`` (the
+small validators), ``errors`` and ``cli`` beside them. This package never imports streamlit, and
 importing it (or ``config``, ``store``, ``service``) never loads TensorFlow: the modules
 that need Keras are loaded when their names are first used.
 """

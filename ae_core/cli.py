@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -123,16 +124,52 @@ class _ProgressBar:
             self.stream.write(f"\n{event['message']}\n")
 
 
+def check_out_folder(out: Path) -> None:
+    """Check that ``out`` is, or can become, a folder that the model can be written into.
+
+    Nothing is left behind: the probe is a temporary file in the folder or, when the folder
+    does not exist yet, in its nearest existing parent (creating a folder there takes the
+    same right). The real test beats ``os.access``, which says yes to root on a read-only disk.
+
+    Args:
+        out: the folder ``--out`` names.
+
+    Raises:
+        ValueError: when ``out`` or a parent of it is not a folder, or cannot be written.
+    """
+    allowed = "--out must be a folder that can be created and written; got"
+    existing = out
+    while True:
+        try:
+            existing.lstat()  # lstat: a dangling link is in the way too
+            break
+        except (FileNotFoundError, NotADirectoryError) as error:
+            if existing.parent == existing:
+                raise ValueError(f"{allowed} {out}; {existing} cannot be found ({error.strerror})") from error
+            existing = existing.parent
+        except OSError as error:
+            raise ValueError(f"{allowed} {out}; {existing} cannot be reached ({error.strerror})") from error
+    where = f"{out}" if existing == out else f"{out}, inside {existing}"
+    if not existing.is_dir():
+        raise ValueError(f"{allowed} {where}, which is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise ValueError(f"{allowed} {where}, which cannot be written ({error.strerror})") from error
+
+
 def _train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = args.out or Path("ae_lab_models") / f"{config.dataset}-{config.model.arch}-{config.model.latent_dim}d-{stamp}"
+    check_out_folder(out)  # before training, which would otherwise end in a traceback and a lost model
     from ae_core.models import save_autoencoder  # TensorFlow loads only when training.
     from ae_core.training import FAILED, FINISHED, train
 
     result = train(config, on_event=_ProgressBar(sys.stderr))
     model_path = None
     if result.status != FAILED:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = args.out or Path("ae_lab_models") / f"{config.dataset}-{config.model.arch}-{config.model.latent_dim}d-{stamp}"
         folder = RunFolder(out)  # the same file names as a run folder of the app's store
         folder.path.mkdir(parents=True, exist_ok=True)
         model_path = folder.model_path

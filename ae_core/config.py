@@ -4,7 +4,10 @@ Every run is fully described by one ``TrainConfig`` (which holds a
 ``ModelConfig``). Both validate themselves on construction, so an invalid
 config cannot exist: a wrong value raises ``ValueError`` naming the field and
 what is allowed. ``to_dict``/``from_dict`` round-trip through JSON, which is how
-a run's ``config.json`` is written and read.
+a run's ``config.json`` is written and read (``from_json`` reads the file's text
+within bounds; see ``ae_core.config_json``). The model's size is capped too
+(``MAX_HIDDEN_LAYERS``, ``MAX_LAYER_SIZE``, ``MAX_MODEL_WEIGHTS``), so no config
+can ask for a model that would exhaust the machine's memory.
 
 This module imports neither TensorFlow nor Streamlit, so the pages and the job
 service can validate input cheaply.
@@ -17,7 +20,10 @@ import typing
 from dataclasses import dataclass, field
 
 from ae_core.checks import check_bool, check_choice, check_float, check_int, check_run_id, fail, is_whole
-from ae_core.data import DATASETS, MAX_VALIDATION_FRACTION, check_grayscale
+from ae_core.config_json import MAX_CONFIG_JSON_BYTES, MAX_CONFIG_JSON_DEPTH  # noqa: F401 (from_json's bounds)
+from ae_core.config_json import coerce_fields, parse_config_json
+from ae_core.data import DATASETS, MAX_TRAIN_LIMIT, MAX_VALIDATION_FRACTION, check_grayscale
+from ae_core.model_size import MAX_CONV_BLOCKS, MAX_MODEL_WEIGHTS, check_input_shape, max_conv_blocks  # noqa: F401
 
 ARCHS = ("dense", "deep", "conv", "vae", "conv_vae", "lstm")
 VARIATIONAL_ARCHS = ("vae", "conv_vae")
@@ -32,28 +38,23 @@ CLASSIFIERS = ("cnn", "encoder_head")
 AUGMENTATIONS = ("crop", "flip", "rotate")
 MAX_LATENT_DIM = 1024
 MAX_LAYER_SIZE = 8192
+# The Train page offers at most 4 hidden layers; 8 leaves room for configs written by hand or by code.
+MAX_HIDDEN_LAYERS = 8
 MAX_EPOCHS = 1000
 MAX_BATCH_SIZE = 8192
-MAX_CONV_BLOCKS = 5
 MAX_SEED = 2**31 - 1
 MAX_LEARNING_RATE = 10.0
 
 
-def _check_sizes(field_name: str, value: object, *, allow_empty: bool) -> None:
-    if not isinstance(value, tuple) or (not value and not allow_empty) or any(
-        not is_whole(v) or not 1 <= v <= MAX_LAYER_SIZE for v in value
-    ):
-        empty = "" if allow_empty else "non-empty "
-        fail(field_name, value, f"a {empty}list of layer sizes from 1 to {MAX_LAYER_SIZE}")
-
-
-def max_conv_blocks(image_shape: tuple[int, ...]) -> int:
-    """How many stride-2 convolution blocks images of ``image_shape`` (H, W, C) allow (0 to 5).
-
-    Each block halves the image, so height and width must divide by 2 per block.
-    """
-    height, width = image_shape[0], image_shape[1]
-    return max((n for n in range(1, MAX_CONV_BLOCKS + 1) if height % 2**n == 0 and width % 2**n == 0), default=0)
+def _check_sizes(field_name: str, value: object, *, allow_empty: bool, most: int = MAX_HIDDEN_LAYERS,
+                 unit: str = "layers") -> None:
+    allowed = f"a {'' if allow_empty else 'non-empty '}list of layer sizes from 1 to {MAX_LAYER_SIZE}"
+    if not isinstance(value, tuple) or (not value and not allow_empty):
+        fail(field_name, value, allowed)
+    if len(value) > most:  # before looking at each size: the list may be very long
+        fail(field_name, value, f"at most {most} {unit}")
+    if any(not is_whole(v) or not 1 <= v <= MAX_LAYER_SIZE for v in value):
+        fail(field_name, value, allowed)
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,8 @@ class ModelConfig:
         if self.arch == "lstm" and self.decoder_hidden_sizes == ():
             fail("decoder_hidden_sizes", self.decoder_hidden_sizes,
                   "a non-empty list of layer sizes (or left out) for arch 'lstm'")
-        _check_sizes("conv_filters", self.conv_filters, allow_empty=False)
-        if len(self.conv_filters) > MAX_CONV_BLOCKS:
-            fail("conv_filters", self.conv_filters, f"at most {MAX_CONV_BLOCKS} convolution blocks")
+        _check_sizes("conv_filters", self.conv_filters, allow_empty=False, most=MAX_CONV_BLOCKS,
+                     unit="convolution blocks")
         check_choice("activation", self.activation, ACTIVATIONS)
         check_choice("output_activation", self.output_activation, OUTPUT_ACTIVATIONS)
         check_choice("loss", self.loss, LOSSES)
@@ -116,24 +116,15 @@ class ModelConfig:
         return self.arch in VARIATIONAL_ARCHS
 
     @property
+    def is_convolutional(self) -> bool:
+        return self.arch in CONV_ARCHS
+
+    @property
     def decoder_sizes(self) -> tuple[int, ...]:
         """The decoder's hidden layer sizes, from the code outwards."""
         if self.decoder_hidden_sizes is not None:
             return self.decoder_hidden_sizes
         return tuple(reversed(self.hidden_sizes))
-
-
-def check_input_shape(model: ModelConfig, image_shape: tuple[int, ...]) -> None:
-    """Check that a model can be built for images of ``image_shape`` (H, W, C).
-
-    Raises:
-        ValueError: when the convolution strides cannot divide the image size.
-    """
-    if model.arch in CONV_ARCHS and len(model.conv_filters) > max_conv_blocks(image_shape):
-        height, width, factor = image_shape[0], image_shape[1], 2 ** len(model.conv_filters)
-        fail("conv_filters", model.conv_filters,
-             f"at most {max_conv_blocks(image_shape)} blocks for {height}x{width} images "
-             f"(each stride-2 block halves the size, so {height}x{width} must divide by {factor})")
 
 
 @dataclass(frozen=True)
@@ -181,7 +172,7 @@ class TrainConfig:
         check_float("learning_rate", self.learning_rate, 0.0, MAX_LEARNING_RATE, open_low=True)
         check_int("seed", self.seed, 0, MAX_SEED)
         if self.train_limit is not None:
-            check_int("train_limit", self.train_limit, 1)
+            check_int("train_limit", self.train_limit, 1, MAX_TRAIN_LIMIT)
         check_float("validation_fraction", self.validation_fraction, 0.0, MAX_VALIDATION_FRACTION)
         check_grayscale(self.dataset, self.grayscale)
         if self.exclude_class is not None:
@@ -192,8 +183,10 @@ class TrainConfig:
     def _check_task(self) -> None:
         check_choice("task", self.task, TASKS)
         check_choice("classifier", self.classifier, CLASSIFIERS)
-        if not isinstance(self.augment, tuple) or len(set(self.augment)) != len(self.augment) \
-                or any(name not in AUGMENTATIONS for name in self.augment):
+        augment = self.augment
+        # Every item a known name before set(): set() of an unhashable item (a list from JSON) raises TypeError.
+        if not isinstance(augment, tuple) or not all(isinstance(name, str) and name in AUGMENTATIONS
+                                                     for name in augment) or len(set(augment)) != len(augment):
             fail("augment", self.augment,
                   "a list of distinct names drawn from " + ", ".join(repr(name) for name in AUGMENTATIONS))
         if self.source_run_id is not None:
@@ -251,26 +244,41 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: typing.Mapping[str, typing.Any]) -> TrainConfig:
-        """Build a config from ``to_dict`` output or parsed JSON.
+        """Build a config from ``to_dict`` output or parsed JSON; whatever ``data`` holds, the only error is ValueError.
+
+        Args:
+            data: field names to values; ``model`` (a mapping of ``ModelConfig``
+                fields, or a ``ModelConfig``) may be left out for the default model.
+
+        Returns:
+            The validated config.
 
         Raises:
-            ValueError: for unknown fields or invalid values.
+            ValueError: naming the field, for a non-mapping, unknown fields or invalid values.
         """
-        values = _coerce(cls, data)
-        values["model"] = ModelConfig(**_coerce(ModelConfig, values.get("model") or {}))
+        values = coerce_fields(cls, data, cls.__name__)
+        model = values.get("model", {})
+        if not isinstance(model, ModelConfig):
+            values["model"] = ModelConfig(**coerce_fields(ModelConfig, model, "model"))
         return cls(**values)
 
+    @classmethod
+    def from_json(cls, text: str | bytes) -> TrainConfig:
+        """Build a config from the text of a run's ``config.json``.
 
-def _coerce(cls: type, data: typing.Any) -> dict[str, typing.Any]:
-    """Check field names and turn JSON lists back into tuples."""
-    if not isinstance(data, typing.Mapping):
-        fail(cls.__name__, data, "a mapping of field names to values")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        fail(f"{cls.__name__} field", unknown[0], "one of " + ", ".join(sorted(names)))
-    values = dict(data)
-    for key, value in values.items():
-        if isinstance(value, list):
-            values[key] = tuple(value)
-    return values
+        Bounded before it is parsed (``MAX_CONFIG_JSON_BYTES``, 64 KiB; ``MAX_CONFIG_JSON_DEPTH``,
+        20 levels; numbers of at most 20 digits), so a damaged file costs little and cannot raise
+        ``RecursionError`` or ``MemoryError``.
+
+        Args:
+            text: the file's contents, ``str`` or UTF-8 ``bytes``.
+
+        Returns:
+            The validated config.
+
+        Raises:
+            ValueError: with a plain message, for text that is too large, too deep or
+                not JSON, or for a config ``from_dict`` refuses.
+        """
+        return cls.from_dict(parse_config_json(text))
+

@@ -17,6 +17,7 @@ import streamlit as st
 from ae_core.errors import AELabError
 from ae_core.store import RunRecord, RunStatus
 from ae_lab_ui import form, views
+from ae_lab_ui.damaged import damaged_runs_section
 from ae_lab_ui.history import MetricHistory, ProjectionCache, format_seconds
 from ae_lab_ui.services import attempt, get_manager, keep_error, show_kept_errors
 from ae_lab_ui.watched import watched_run_id
@@ -148,6 +149,7 @@ def details(record: RunRecord) -> None:
 
 def runs_view() -> None:
     show_kept_errors(PAGE)
+    damaged_runs_section(manager, PAGE)  # runs the store cannot read: named here so they can be deleted
     runs = attempt(manager.list_runs, what="list the runs") or []
     if not runs:
         st.info("No runs yet. Start one on the Train page.", icon=":material/inbox:")

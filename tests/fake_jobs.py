@@ -18,7 +18,7 @@ import numpy as np
 
 from ae_core.config import TrainConfig
 from ae_core.errors import RunNotFound
-from ae_core.store.records import MetricRow, RunRecord, RunStatus, validate_run_id
+from ae_core.store.records import DamagedRun, MetricRow, RunRecord, RunStatus, validate_run_id
 
 SNAPSHOT_KINDS = ("reconstruction", "latent")
 
@@ -34,6 +34,7 @@ class FakeJobManager:
         self.snapshots: dict[tuple[str, str], dict[str, Any]] = {}
         self.model_files: dict[str, Path] = {}  # final models, as tests give them
         self.checkpoint_files: dict[str, Path] = {}  # the model of a run's last good epoch checkpoint
+        self.damaged: dict[str, str] = {}  # runs the store cannot read: id -> reason, as add_damaged gives them
         self.submitted: list[TrainConfig] = []
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.errors: dict[str, BaseException] = {}
@@ -57,6 +58,11 @@ class FakeJobManager:
         self._enter("list_runs")
         with self._lock:
             return sorted(self.runs.values(), key=lambda record: record.created_at, reverse=True)
+
+    def damaged_runs(self) -> list[DamagedRun]:
+        self._enter("damaged_runs")
+        with self._lock:
+            return [DamagedRun(run_id, reason) for run_id, reason in reversed(self.damaged.items())]
 
     def get_run(self, run_id: str) -> RunRecord:
         self._enter("get_run", run_id)
@@ -82,6 +88,9 @@ class FakeJobManager:
 
     def delete(self, run_id: str) -> None:
         self._enter("delete", run_id)
+        with self._lock:
+            if self.damaged.pop(validate_run_id(run_id), None) is not None:
+                return
         self._record(run_id)
         with self._lock:
             del self.runs[run_id]
@@ -150,6 +159,13 @@ class FakeJobManager:
             self.metrics[run_id] = []
         return run_id
 
+    def add_damaged(self, reason: str = "config.json is unreadable: it is nested too deeply") -> str:
+        """Add a run the store cannot read (listed by ``damaged_runs`` only) and return its id."""
+        run_id = uuid.uuid4().hex
+        with self._lock:
+            self.damaged[run_id] = reason
+        return run_id
+
     def set_status(self, run_id: str, status: RunStatus, **fields: Any) -> None:
         with self._lock:
             record = self.runs[run_id]
@@ -208,6 +224,8 @@ class FakeJobManager:
     def _record(self, run_id: str) -> RunRecord:
         validate_run_id(run_id)
         with self._lock:
+            if run_id in self.damaged:
+                raise RunNotFound(f"Run {run_id} is damaged: {self.damaged[run_id]}.")
             if run_id not in self.runs:
                 raise RunNotFound(f"no run with id {run_id}")
             return self.runs[run_id]

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -79,12 +80,48 @@ def test_datasets_lists_offline_availability(tmp_path: Path, monkeypatch, capsys
     assert "download needed" in capsys.readouterr().out
 
 
-def test_a_missing_dataset_is_a_one_line_message_not_a_traceback(tmp_path: Path, monkeypatch, capsys) -> None:
+@pytest.fixture
+def offline(tmp_path: Path, monkeypatch) -> None:
+    """No data and no internet: a command that reaches training fails at once, with exit code 1."""
     monkeypatch.setenv("AE_LAB_DATA_DIR", str(tmp_path))
     from ae_core.data import download
 
-    # Make the download fail at once, as it does on a machine with no internet.
     monkeypatch.setattr(download, "reachable", lambda *args, **kwargs: False)
+
+
+@pytest.mark.usefixtures("offline")
+def test_a_missing_dataset_is_a_one_line_message_not_a_traceback(capsys) -> None:
     assert main(["train", "--dataset", "fashion_mnist", "--epochs", "1"]) == 1
     err = capsys.readouterr().err.strip()
     assert "mnist_sample" in err and "Traceback" not in err
+
+
+def _unusable_outs(tmp_path: Path) -> list[tuple[str, str]]:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    return [("/dev/null", "/dev/null, which is not a folder"), (str(a_file), "notes.txt, which is not a folder"),
+            (str(a_file / "model"), "notes.txt, which is not a folder")]
+
+
+@pytest.mark.usefixtures("offline")
+def test_an_unusable_out_is_refused_before_training(tmp_path: Path, capsys) -> None:
+    # Before, training ran to the end and then died on saving, losing the model. Here the
+    # dataset cannot be had, so reaching training would exit 1 instead of 2.
+    for out, shown in _unusable_outs(tmp_path):
+        assert main(["train", "--dataset", "fashion_mnist", "--epochs", "1", "--out", out]) == 2, out
+        err = capsys.readouterr().err
+        assert "--out must be a folder that can be created and written; got " in err and shown in err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.usefixtures("offline")
+def test_an_out_that_cannot_be_written_is_refused_before_training(tmp_path: Path, monkeypatch, capsys) -> None:
+    # Root may write anywhere, so the operating system's refusal is simulated.
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    assert main(["train", "--dataset", "fashion_mnist", "--epochs", "1", "--out", str(tmp_path / "model")]) == 2
+    err = capsys.readouterr().err
+    assert f"inside {tmp_path}, which cannot be written (Permission denied)" in err
+    assert len(err.strip().splitlines()) == 1

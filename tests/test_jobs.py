@@ -319,10 +319,13 @@ def test_restart_keeps_history_and_resume_continues(make_manager: Callable[..., 
     assert wait_status(second, long_run, RunStatus.CANCELLED) == RunStatus.CANCELLED
 
 
-def test_a_run_left_running_by_a_killed_server_becomes_interrupted(
-        tmp_path: Path, make_manager: Callable[..., JobManager]) -> None:
-    home = tmp_path / "home"
-    script = (
+def server_script(home: Path) -> str:
+    """A server for ``python -c``: a manager on ``home`` with one long fake run.
+
+    Once the run trains, it prints the run's id and its worker's pid, then sleeps for two
+    minutes; on Ctrl-C (KeyboardInterrupt) it shuts the manager down, as a server does.
+    """
+    return (
         "import sys, time\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
         "from ae_core.service.jobs import JobManager\n"
@@ -332,8 +335,16 @@ def test_a_run_left_running_by_a_killed_server_becomes_interrupted(
         "    run_id = manager.submit(fake_config(steps=500, epochs=10))\n"
         "    wait_for(lambda: manager.metrics_since(run_id), 'a loss point')\n"
         "    print(run_id, worker_of(manager, run_id), flush=True)\n"
-        "    time.sleep(120)\n")
-    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+        "    try:\n"
+        "        time.sleep(120)\n"
+        "    except KeyboardInterrupt:\n"
+        "        manager.shutdown()\n")
+
+
+def test_a_run_left_running_by_a_killed_server_becomes_interrupted(
+        tmp_path: Path, make_manager: Callable[..., JobManager]) -> None:
+    home = tmp_path / "home"
+    server = subprocess.Popen([sys.executable, "-c", server_script(home)], stdout=subprocess.PIPE, text=True,
                               cwd=Path(__file__).resolve().parents[1])
     try:
         run_id, worker_pid = server.stdout.readline().split()

@@ -66,3 +66,41 @@ def test_a_stop_that_was_asked_for_is_cancelled_any_other_is_interrupted(
 
 def test_only_stopped_runs_are_resumable() -> None:
     assert [status for status in RunStatus if status.is_resumable] == [RunStatus.CANCELLED, RunStatus.INTERRUPTED]
+
+
+def test_leftovers_of_a_save_killed_midway_are_removed_by_the_next_save(tmp_path: Path) -> None:
+    checkpoint = Checkpoint(tmp_path / "checkpoint")
+    checkpoint.save(lambda path: path.write_bytes(b"model of epoch 1"), 1)
+    # A kill during the next save leaves Checkpoint.save's partial file, and save_autoencoder's own
+    # temporary file beside it (".<stem>.partial.keras").
+    leftovers = ["partial-checkpoint.keras", ".partial-checkpoint.partial.keras", "partial-checkpoint.json"]
+    for name in leftovers:
+        (checkpoint.directory / name).write_bytes(b"half a model")
+    assert checkpoint.epoch() == 1  # reading never touches them: a save may be writing them right now
+    checkpoint.save(lambda path: path.write_bytes(b"model of epoch 2"), 2)
+    assert sorted(p.name for p in checkpoint.directory.iterdir()) == ["checkpoint.json", "checkpoint.keras"]
+    assert checkpoint.epoch() == 2
+
+
+def test_a_run_folder_removes_every_leftover_partial_file(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "run")
+    folder.checkpoint.save(lambda path: path.write_bytes(b"model"), 1)
+    folder.config_path.write_text("{}")
+    leftovers = [folder.path / "partial-model.keras", folder.path / ".partial-model.partial.keras",
+                 folder.path / ".model.partial.keras", folder.path / ".latent.npz.x1y2.tmp.npz",
+                 folder.path / ".config.json.abc.tmp",
+                 folder.checkpoint.directory / ".partial-checkpoint.partial.keras"]
+    for path in leftovers:
+        path.write_bytes(b"half")
+    assert sorted(p.name for p in folder.remove_partials()) == sorted(p.name for p in leftovers)
+    assert sorted(p.name for p in folder.path.iterdir()) == ["checkpoint", "config.json"]
+    assert folder.checkpoint.epoch() == 1
+    assert RunFolder(tmp_path / "missing").remove_partials() == []
+
+
+@pytest.mark.parametrize("state", ['{"epoch": "three"}', "{", "[]", '{"epoch": -1}', '{"epoch": 1e400}', ""])
+def test_a_damaged_checkpoint_state_reads_as_no_checkpoint(tmp_path: Path, state: str) -> None:
+    checkpoint = Checkpoint(tmp_path / "checkpoint")
+    checkpoint.save(lambda path: path.write_bytes(b"model"), 1)
+    checkpoint.state_path.write_text(state)
+    assert checkpoint.epoch() is None

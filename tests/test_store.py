@@ -21,6 +21,7 @@ from ae_core.store.records import CANCELLED_MESSAGE, INTERRUPTED_MESSAGE
 from ae_core.service.owners import OwnerLock, owner_is_alive
 from ae_core.store.records import RunStatus
 from ae_core.store.layout import CONFIG_FILENAME
+from ae_core.store import artifacts
 from ae_core.store.store import DB_FILENAME, RunStore, default_home
 
 CONFIG = TrainConfig(dataset="mnist_sample", model=ModelConfig(arch="dense", latent_dim=4, hidden_sizes=(8,)),
@@ -236,3 +237,168 @@ def test_owner_locks_tell_live_managers_from_dead_ones(tmp_path: Path) -> None:
         holder.wait()
     assert not owner_is_alive(tmp_path, owner)
     assert not (tmp_path / f"{owner}.lock").exists()
+
+
+# --- damage: one bad run never takes the others down ---------------------------------------------
+
+def _config_text(**changes: str) -> str:
+    """CONFIG's config.json with some values replaced by raw JSON text."""
+    data = json.loads(json.dumps(CONFIG.to_dict()))
+    text = json.dumps(data)
+    for key, raw in changes.items():
+        text = text.replace(f'"{key}": {json.dumps(data[key])}', f'"{key}": {raw}')
+    return text
+
+
+DAMAGED_CONFIGS = {
+    "a 400-digit learning rate": _config_text(learning_rate="1" * 400).encode(),
+    "an overflowing float": _config_text(learning_rate="1e400").encode(),
+    "100,000-deep JSON": b"[" * 100_000 + b"]" * 100_000,
+    "a deep value": _config_text(seed="[" * 50_000 + "]" * 50_000).encode(),
+    "an enormous file": b'{"dataset": "' + b"x" * 3_000_000 + b'"}',
+    "not an object": b"[1, 2, 3]",
+    "not UTF-8": b"\xff\xfe\x00{",
+    "empty": b"",
+    "a wrong type": _config_text(num_epochs='"ten"').encode(),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGED_CONFIGS))
+def test_a_damaged_config_hides_only_its_own_run(store: RunStore, damage: str,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    good, bad = store.create_run(CONFIG), store.create_run(CONFIG)
+    store.folder(bad).config_path.write_bytes(DAMAGED_CONFIGS[damage])
+    with caplog.at_level(logging.WARNING, logger="ae_core.store"):
+        assert [r.run_id for r in store.list_runs()] == [good]
+    assert bad in caplog.text
+    [(run_id, reason)] = store.damaged_runs()
+    assert run_id == bad and "config.json" in reason and str(store.home) not in reason and len(reason) < 400
+    with pytest.raises(RunNotFound, match="damaged"):
+        store.get_run(bad)
+    with pytest.raises(ValueError):  # the supervisor fails a queued run whose config raises OSError or ValueError
+        store.read_config(bad)
+    store.delete_run(bad)
+    assert store.damaged_runs() == [] and not store.folder(bad).path.exists()
+
+
+def test_damaged_rows_are_listed_with_a_reason_and_can_be_deleted(store: RunStore) -> None:
+    good, missing, bad_status, bad_time = (store.create_run(CONFIG) for _ in range(4))
+    for path in store.folder(missing).path.iterdir():
+        path.unlink()
+    with sqlite3.connect(store.db.path) as db:
+        db.execute("UPDATE runs SET status = 'EXPLODED' WHERE run_id = ?", (bad_status,))
+        db.execute("UPDATE runs SET created_at = 'yesterday' WHERE run_id = ?", (bad_time,))
+    assert [r.run_id for r in store.list_runs()] == [good]
+    reasons = dict(store.damaged_runs())
+    assert set(reasons) == {missing, bad_status, bad_time}
+    assert "config.json" in reasons[missing] and str(store.home) not in reasons[missing]
+    assert "EXPLODED" in reasons[bad_status] and "created_at" in reasons[bad_time]
+    for run_id in reasons:
+        store.delete_run(run_id)
+    assert store.damaged_runs() == [] and [r.run_id for r in store.list_runs()] == [good]
+
+
+def test_bad_times_and_progress_are_dropped_not_shown(store: RunStore, caplog: pytest.LogCaptureFixture) -> None:
+    run_id, other = _running(store), _running(store)
+    with sqlite3.connect(store.db.path) as db:
+        db.execute("UPDATE runs SET started_at = 'soon', progress = ? WHERE run_id = ?",
+                   ('{"epoch": "abc", "step": 3, "num_epochs": 1e999, "steps_per_epoch": [1]}', run_id))
+        db.execute("UPDATE runs SET progress = 'not json', result = '{nope' WHERE run_id = ?", (other,))
+    with caplog.at_level(logging.WARNING, logger="ae_core.store"):
+        record = store.get_run(run_id)
+        assert record.started_at is None and record.progress == {"step": 3}
+        assert store.get_run(other).progress == {} and store.get_run(other).result is None
+    assert "started_at" in caplog.text and "progress" in caplog.text
+
+
+def test_damaged_metric_rows_are_skipped_and_logged(store: RunStore, caplog: pytest.LogCaptureFixture) -> None:
+    run_id = _running(store)
+    store.append_metrics(run_id, [_row(1)])
+    with sqlite3.connect(store.db.path) as db:
+        for seq, value, epoch, step, when in ((2, "abc", 0, 2, 0.2), (3, 0.4, "x", 3, 0.3), (4, 0.4, 0, 4, "later"),
+                                              (5, 0.3, 0, 5, 0.5), (6, b"\x00", 0, 6, 0.6), (7, 1e30, 0, 7, 0.7)):
+            db.execute("INSERT INTO metrics VALUES (?, ?, 'batch', 'loss', ?, ?, ?, ?)",
+                       (run_id, seq, value, epoch, step, when))
+        db.execute("INSERT INTO metrics VALUES (?, 'eight', 'batch', 'loss', 0.1, 0, 8, 0.8)", (run_id,))
+    with caplog.at_level(logging.WARNING, logger="ae_core.store"):
+        rows = store.metrics_since(run_id)
+    assert [(r.seq, r.value) for r in rows] == [(1, 0.5), (5, 0.3), (7, 1e30)]
+    assert all(isinstance(v, (int, float)) for r in rows for v in (r.seq, r.value, r.epoch, r.step, r.time))
+    assert "metric row" in caplog.text and run_id in caplog.text
+    assert [r.seq for r in store.metrics_since(run_id, after_seq=5)] == [7]
+
+
+def test_result_values_that_are_not_numbers_are_dropped(store: RunStore, caplog: pytest.LogCaptureFixture) -> None:
+    autoencoder, classifier, good = _running(store), _running(store), _running(store)
+    store.lifecycle.finish(autoencoder, RunStatus.FINISHED, "", {"test_mse": 0.0, "test_psnr": 1.0})
+    with sqlite3.connect(store.db.path) as db:
+        db.execute("UPDATE runs SET result = ? WHERE run_id = ?",
+                   ('{"test_mse": "abc", "test_psnr": 20, "seconds": ' + "9" * 400 + ', "flag": true, '
+                    '"epochs_completed": null, "note": {"a": 1}}', autoencoder))
+        db.execute("UPDATE runs SET result = ? WHERE run_id = ?",
+                   ('{"test_accuracy": 0.9, "confusion": [[1, "a"], [2, 3]], "num_train": "x"}', classifier))
+        db.execute("UPDATE runs SET result = '[1, 2]' WHERE run_id = ?", (good,))
+    with caplog.at_level(logging.WARNING, logger="ae_core.store"):
+        assert store.get_run(autoencoder).result == {"test_psnr": 20.0}
+        assert store.get_run(classifier).result == {"test_accuracy": 0.9}
+        assert store.get_run(good).result is None
+    assert "test_mse" in caplog.text and "confusion" in caplog.text
+    for confusion in ([[1, 2], [3, 4]], [[0]]):
+        store.lifecycle.finish(good, RunStatus.FINISHED, "", {"confusion": confusion, "num_test": 10},
+                               only_if=list(RunStatus))
+        assert store.get_run(good).result == {"confusion": confusion, "num_test": 10.0}
+    for confusion in ([[1, 2], [3]], [[1.5]], [[-1]], [], [[]], [[True]], [1, 2], [[1e400]]):
+        store.lifecycle.finish(good, RunStatus.FINISHED, "", {"confusion": confusion}, only_if=list(RunStatus))
+        assert store.get_run(good).result == {}, confusion
+
+
+# --- a lost lab.sqlite3 -----------------------------------------------------------------------
+
+def test_a_lost_database_is_rebuilt_from_the_run_folders(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = RunStore(tmp_path / "home")
+    finished, stopped, failed, no_config = (_running(store) for _ in range(4))
+    store.append_metrics(finished, [_row(1)])
+    store.folder(finished).model_path.write_bytes(b"model")
+    store.folder(stopped).checkpoint.save(lambda path: path.write_bytes(b"model"), 1)
+    store.folder(no_config).config_path.unlink()
+    (store.runs_dir / "not-a-run-id").mkdir()
+    store.db.close()
+    for name in (DB_FILENAME, f"{DB_FILENAME}-wal", f"{DB_FILENAME}-shm"):
+        (store.home / name).unlink(missing_ok=True)
+
+    with caplog.at_level(logging.INFO, logger="ae_core.store"):
+        rebuilt = RunStore(store.home)
+    assert "rebuilt" in caplog.text and "4 runs" in caplog.text
+    records = {r.run_id: r for r in rebuilt.list_runs()}
+    assert set(records) == {finished, stopped, failed}
+    assert records[finished].status is RunStatus.FINISHED
+    assert records[stopped].status is RunStatus.INTERRUPTED and records[stopped].status.is_resumable
+    assert records[failed].status is RunStatus.FAILED
+    for record in records.values():
+        assert "rebuilt" in record.message and "metric" in record.message
+        assert record.config == CONFIG and record.created_at > 0
+    assert rebuilt.metrics_since(finished) == []
+    assert [run_id for run_id, _ in rebuilt.damaged_runs()] == [no_config]
+    # An index with runs is never rebuilt again, and new runs are queued as usual.
+    rebuilt.delete_run(failed)
+    again = RunStore(store.home)
+    assert failed not in {r.run_id for r in again.list_runs()}
+    assert again.get_run(again.create_run(CONFIG)).status is RunStatus.QUEUED
+
+
+def test_a_run_created_while_another_store_rebuilds_is_queued(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = RunStore(tmp_path / "home")
+    # create_run writes the folder before the row: a store opened in between (another process) finds a
+    # folder in an empty index and rebuilds it as FAILED. The row create_run writes then wins.
+    write_json_atomic, seen = artifacts.write_json_atomic, []
+
+    def write_then_open(path: Path, data: dict) -> None:
+        write_json_atomic(path, data)
+        seen.append(RunStore(store.home).list_runs())
+
+    monkeypatch.setattr(artifacts, "write_json_atomic", write_then_open)
+    run_id = store.create_run(CONFIG, owner=OWNER)
+    assert [(r.run_id, r.status) for r in seen[0]] == [(run_id, RunStatus.FAILED)]
+    record = store.get_run(run_id)
+    assert (record.status, record.queue_position, record.message) == (RunStatus.QUEUED, 1, "")
+    assert store.lifecycle.queued_run_ids(OWNER) == [run_id]

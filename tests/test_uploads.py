@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,14 +88,95 @@ def test_damaged_and_oversized_files_are_refused() -> None:
         load_upload(b"\xff\xd8\xff" + b"\x00" * 100, (28, 28, 1))
     with pytest.raises(ValueError, match="file must be at most 2 MB"):
         load_upload(png + b"\x00" * MAX_UPLOAD_BYTES, (28, 28, 1))
-    # A tiny file that claims an enormous picture (a decompression bomb) is refused before decoding.
+    # A tiny file that claims an enormous picture (a decompression bomb) is refused before decoding,
+    # in the app's words, never Pillow's ("decompression bomb DOS attack").
+    for side, shown in ((6000, "6,000 × 6,000"), (20000, "20,000 × 20,000")):
+        with pytest.raises(ValueError, match=f"This image is too large: {shown} pixels; the limit is 4,096 pixels") as info:
+            load_upload(claimed_png(side, side), (28, 28, 1))
+        assert "bomb" not in str(info.value)
+
+
+def claimed_png(width: int, height: int) -> bytes:
+    """A 1x1 PNG whose header claims ``width`` x ``height`` pixels."""
     tiny = encoded(np.zeros((1, 1), np.uint8), "PNG")
-    for side, message in ((6000, "image must have at most 16,777,216 pixels; this one is 6000x6000"),
-                          (20000, "could be decompression bomb")):
-        header = b"IHDR" + side.to_bytes(4, "big") * 2 + tiny[24:29]
-        bomb = tiny[:12] + header + zlib.crc32(header).to_bytes(4, "big") + tiny[33:]
-        with pytest.raises(ValueError, match=message):
-            load_upload(bomb, (28, 28, 1))
+    header = b"IHDR" + width.to_bytes(4, "big") + height.to_bytes(4, "big") + tiny[24:29]
+    return tiny[:12] + header + zlib.crc32(header).to_bytes(4, "big") + tiny[33:]
+
+
+def thin_png(width: int, height: int) -> bytes:
+    """A real white PNG of ``width`` x ``height``, a black dot in two corners: a few hundred bytes.
+
+    The dots make the ink's bounding box the whole picture, the worst case for centring it.
+    """
+    page = np.full((height, width), 255, np.uint8)
+    page[0, 0] = page[-1, -1] = 0
+    return encoded(page, "PNG")
+
+
+def test_a_thin_image_is_refused_fast_in_the_apps_words() -> None:
+    # A 1x40,000 PNG once became a 56,000-pixel square canvas: 3.0 GB and 12.9 s.
+    for width, height in ((1, 40_000), (40_000, 1)):
+        data = thin_png(width, height)
+        assert len(data) < 1000
+        start = time.perf_counter()
+        with pytest.raises(ValueError, match=f"This image is too large: {width:,} × {height:,} pixels; "
+                                             "the limit is 4,096 pixels on each side"):
+            load_upload(data, (28, 28, 1), mnist_style=True)
+        assert time.perf_counter() - start < 1.0
+    # Within the side limit but thinner than 20:1 is refused too, naming the ratio.
+    with pytest.raises(ValueError, match="This image is too thin: 10 × 300 pixels; the limit is "
+                                         "20:1 between its longest and shortest sides"):
+        load_upload(thin_png(10, 300), (28, 28, 1), mnist_style=True)
+    with pytest.raises(ValueError, match="This image is too thin: 3,000 × 100 pixels"):
+        fit_to_shape(np.zeros((100, 3000), np.uint8), (28, 28, 1))
+    # Exactly 20:1 is allowed: a long stroke down a 20 x 400 page is a "1".
+    page = np.full((400, 20), 255, np.uint8)
+    page[:, 5:15] = 0
+    image = load_upload(encoded(page, "PNG"), (28, 28, 1), mnist_style=True)
+    rows = np.flatnonzero(image[..., 0].max(axis=1) > 0)
+    assert image.shape == (28, 28, 1) and 3 <= rows.min() <= 5 and 22 <= rows.max() <= 24
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads Linux's /proc/self/status")
+def test_refusing_a_thin_image_allocates_little() -> None:
+    # Pillow allocates outside tracemalloc, and a black canvas it gets from calloc is never
+    # touched, so resident memory hides it; the peak address space (VmPeak) of a fresh process
+    # (no earlier test has raised it) does not. Today's limit: 3 GB for a 1x40,000 PNG.
+    script = (
+        "import io\n"
+        "from PIL import Image\n"
+        "from ae_core.data.uploads import load_upload\n"
+        "def peak_kib():\n"
+        "    status = open('/proc/self/status').read().split('VmPeak:')[1]\n"
+        "    return int(status.split()[0])\n"
+        "page = Image.new('L', (1, 40_000), 255)\n"
+        "page.putpixel((0, 0), 0)\n"
+        "page.putpixel((0, 39_999), 0)\n"
+        "buffer = io.BytesIO()\n"
+        "page.save(buffer, format='PNG')\n"
+        "before = peak_kib()\n"
+        "try:\n"
+        "    load_upload(buffer.getvalue(), (28, 28, 1), mnist_style=True)\n"
+        "except ValueError:\n"
+        "    pass\n"
+        "print(peak_kib() - before)\n"
+    )
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", script], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    grown_kib = int(proc.stdout.strip().splitlines()[-1])
+    assert grown_kib < 64 * 1024, f"refusing it raised peak memory by {grown_kib / 1024:.0f} MiB"
+
+
+def test_a_large_drawing_is_centred_on_a_bounded_canvas() -> None:
+    # Within the limits, a big page still works: a 2,000-pixel bar on a 4,000 x 400 (10:1) page.
+    page = np.full((400, 4000), 255, np.uint8)
+    page[150:250, 1000:3000] = 0
+    image = load_upload(encoded(page, "PNG"), (28, 28, 1), mnist_style=True)
+    columns = np.flatnonzero(image[..., 0].max(axis=0) > 60)
+    rows = np.flatnonzero(image[..., 0].max(axis=1) > 60)
+    assert image[0, 0, 0] == 0 and 3 <= columns.min() <= 5 and 22 <= columns.max() <= 24
+    assert abs((rows.min() + rows.max()) / 2 - 13.5) <= 1.0
 
 
 def test_a_blank_drawing_and_bad_shapes_are_refused() -> None:

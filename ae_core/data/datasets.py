@@ -59,6 +59,8 @@ DATASETS: dict[str, DatasetSpec] = {
 
 DATA_DIR_ENV = "AE_LAB_DATA_DIR"
 MAX_VALIDATION_FRACTION = 0.5
+# More than any dataset holds; the bound keeps a config's number short enough to read back.
+MAX_TRAIN_LIMIT = 10**9
 # For each downloadable dataset: the folders under the data folder that may hold it (the first
 # complete one wins; Keras 3 extracts CIFAR-10 one level deeper than Keras 2 did) and its files.
 _LAYOUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -167,7 +169,7 @@ def _check_options(name: str, train_limit: object, validation_fraction: object, 
                    download: object) -> None:
     _check_name(name)
     if train_limit is not None:
-        check_int("train_limit", train_limit, 1)
+        check_int("train_limit", train_limit, 1, MAX_TRAIN_LIMIT)
     check_float("validation_fraction", validation_fraction, 0.0, MAX_VALIDATION_FRACTION)
     check_grayscale(name, grayscale)
     check_bool("download", download)

@@ -2,8 +2,9 @@
 
 An upload is untrusted bytes from a browser. It is accepted only when its first bytes
 say PNG or JPEG (the file name and the browser's MIME type are easy to get wrong or to
-fake), when it is small, and when Pillow can decode it into a picture of sane size.
-Anything else raises ``ValueError`` with a sentence a student understands.
+fake), when it is small, when its header gives a sane size (at most ``MAX_SIDE`` pixels
+a side and ``MAX_ASPECT_RATIO``:1), judged before any pixel is decoded, and when Pillow
+can decode it. Anything else raises ``ValueError`` with a sentence a student understands.
 
 Accepted pictures are converted to the dataset's shape: grayscale or RGB, resized to
 28x28 or 32x32. MNIST digits are light strokes on black, centred by their bounding box
@@ -14,12 +15,19 @@ light) and centres the ink the same way; without it, the picture is only resized
 from __future__ import annotations
 
 import io
-import warnings
+import struct
 
 import numpy as np
 
+# .streamlit/config.toml's server.maxUploadSize (in MiB) must equal this; tests/test_settings.py pins it.
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-MAX_PIXELS = 4096 * 4096
+# A 12-megapixel phone photo (4,032 x 3,024) fits; 4,096 x 4,096 RGB decodes to 48 MiB at most.
+MAX_SIDE = 4096
+# A page or photo of a drawing is nowhere near 20:1; a thin strip is a way to make a huge
+# square canvas (its side is the longest side) out of a few hundred bytes.
+MAX_ASPECT_RATIO = 20
+# MNIST-style centring works on a canvas of at most this side; the result is 28 or 32 pixels.
+WORK_SIDE = 512
 FORMATS = {"PNG": b"\x89PNG\r\n\x1a\n", "JPEG": b"\xff\xd8\xff"}
 # MNIST puts each digit's bounding box in a 20x20 box inside the 28x28 image.
 MNIST_BOX_FRACTION = 20 / 28
@@ -38,36 +46,78 @@ def sniff_format(data: bytes) -> str:
     raise ValueError("file must be a PNG or JPEG image; this file is neither (its first bytes say otherwise)")
 
 
+def check_picture_size(width: int, height: int) -> None:
+    """Refuse a picture too large or too thin to be a drawing, naming its size and the limit.
+
+    Args:
+        width: the picture's width in pixels.
+        height: the picture's height in pixels.
+
+    Raises:
+        ValueError: when a side is over ``MAX_SIDE`` or the sides differ by more than
+            ``MAX_ASPECT_RATIO`` times.
+    """
+    size = f"{width:,} × {height:,} pixels"
+    if max(width, height) > MAX_SIDE:
+        raise ValueError(f"This image is too large: {size}; the limit is {MAX_SIDE:,} pixels on each side.")
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ValueError(f"This image is too thin: {size}; the limit is {MAX_ASPECT_RATIO}:1 between its longest "
+                         "and shortest sides.")
+
+
 def decode_upload(data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES) -> np.ndarray:
     """Check and decode uploaded bytes into an RGB uint8 array (H, W, 3).
 
     Transparent areas become white, like paper, so a drawing with a transparent
     background reads as dark ink on a light page.
 
-    Raises:
-        ValueError: for an empty, oversized, non-PNG/JPEG, damaged or enormous image.
-    """
-    from PIL import Image, UnidentifiedImageError
+    Args:
+        data: the uploaded file's bytes.
+        max_bytes: the largest file accepted.
 
+    Returns:
+        uint8 array shaped (H, W, 3).
+
+    Raises:
+        ValueError: for an empty, oversized, non-PNG/JPEG, damaged, enormous or very thin image.
+    """
     if not isinstance(data, (bytes, bytearray)) or not data:
         raise ValueError("file must not be empty")
     if len(data) > max_bytes:
         raise ValueError(f"file must be at most {max_bytes / 1024 / 1024:.0f} MB; this one is "
                          f"{len(data) / 1024 / 1024:.1f} MB")
     expected = sniff_format(bytes(data[:8]))
+    with _open_header(bytes(data), expected) as image:
+        # The size comes from the header: nothing has been decoded yet.
+        check_picture_size(image.width, image.height)
+        try:
+            image.load()
+            return _to_rgb(image)
+        except _READ_ERRORS as error:
+            raise _unreadable(expected, error) from error
+
+
+def _open_header(data: bytes, expected: str):  # -> PIL.Image.Image, not yet decoded
+    """Read only the header of a PNG or JPEG, without Pillow's own decompression-bomb check.
+
+    ``Image.open`` refuses a picture over ~179 megapixels in Pillow's words ("decompression
+    bomb DOS attack") before the size can be judged here; the format's own reader does not.
+    """
+    from PIL import JpegImagePlugin, PngImagePlugin
+
+    reader = PngImagePlugin.PngImageFile if expected == "PNG" else JpegImagePlugin.JpegImageFile
     try:
-        with warnings.catch_warnings():
-            # Pillow only warns about a decompression bomb below twice its limit; make it an error.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(bytes(data)), formats=[expected]) as image:
-                if image.width * image.height > MAX_PIXELS:
-                    raise ValueError(f"image must have at most {MAX_PIXELS:,} pixels; this one is "
-                                     f"{image.width}x{image.height}")
-                image.load()
-                return _to_rgb(image)
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as error:
-        raise ValueError(f"file looks like a {expected} but could not be read; it may be damaged ({error})") from error
+        return reader(io.BytesIO(data))
+    except _READ_ERRORS as error:
+        raise _unreadable(expected, error) from error
+
+
+# What Pillow raises on damaged data (the same list Image.open catches, plus decoding errors).
+_READ_ERRORS = (OSError, SyntaxError, IndexError, TypeError, EOFError, struct.error)
+
+
+def _unreadable(expected: str, error: Exception) -> ValueError:
+    return ValueError(f"file looks like a {expected} but could not be read; it may be damaged ({error})")
 
 
 def _to_rgb(image) -> np.ndarray:  # image: PIL.Image.Image
@@ -93,7 +143,8 @@ def fit_to_shape(picture: np.ndarray, image_shape: tuple[int, int, int], *, mnis
         uint8 array shaped ``image_shape``.
 
     Raises:
-        ValueError: for a bad picture or shape, or an MNIST-style picture with no ink.
+        ValueError: for a bad picture or shape, a picture too large or too thin (see
+            ``check_picture_size``), or an MNIST-style picture with no ink.
     """
     from PIL import Image
 
@@ -102,6 +153,8 @@ def fit_to_shape(picture: np.ndarray, image_shape: tuple[int, int, int], *, mnis
             1, 3, 4)) or min(picture.shape[:2]) < 1:
         raise ValueError(f"picture must be a uint8 array shaped (h, w), (h, w, 3) or (h, w, 4); got "
                          f"{picture.dtype} {picture.shape}")
+    # A drawing from the canvas has not been through decode_upload; hold it to the same bounds.
+    check_picture_size(picture.shape[1], picture.shape[0])
     if len(image_shape) != 3 or image_shape[2] not in (1, 3):
         raise ValueError(f"image_shape must be (H, W, 1) or (H, W, 3); got {image_shape!r}")
     height, width, channels = image_shape
@@ -119,21 +172,34 @@ def fit_to_shape(picture: np.ndarray, image_shape: tuple[int, int, int], *, mnis
 
 
 def _centre_ink(image, height: int, width: int):  # PIL images in and out
-    """Invert a light page, then put the ink's bounding box, square-padded, in the middle."""
+    """Invert a light page, then put the ink's bounding box, square-padded, in the middle.
+
+    The canvas is at most ``WORK_SIDE`` pixels a side: a large box is shrunk first, so the
+    cost stays small whatever the picture's size (the square once took the longest side).
+    """
     from PIL import Image, ImageOps
 
     gray = np.asarray(image.convert("L"), dtype=np.uint8)
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if border.mean() > 127:
-        image = ImageOps.invert(image)
-        gray = 255 - gray
-    rows, cols = np.nonzero(gray > INK_THRESHOLD)
+    light_page = border.mean() > 127
+    # Ink is what differs from the page by more than the threshold, as after inverting a light one.
+    ink = gray < 255 - INK_THRESHOLD if light_page else gray > INK_THRESHOLD
+    # Row and column projections give the box exactly (thin strokes included) at one byte a
+    # pixel, where np.nonzero would make two int64 indices per ink pixel.
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     if len(rows) == 0:
         raise ValueError("picture must contain a drawing; it looks blank")
-    box = image.crop((int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1))
-    side = max(box.size)
+    box = image.crop((int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1))
+    # Shrink a box whose canvas would pass WORK_SIDE; the final resize to 28 or 32 pixels
+    # loses far more detail than this one.
+    scale = min(1.0, WORK_SIDE * MNIST_BOX_FRACTION / max(box.size))
+    if scale < 1.0:
+        box = box.resize((max(1, round(box.width * scale)), max(1, round(box.height * scale))),
+                         Image.Resampling.LANCZOS)
+    if light_page:
+        box = ImageOps.invert(box)  # only the box: inverting the whole page would copy all of it
     # The box goes in the middle of a black square, whose side makes the box fill 20/28 of it.
-    canvas_side = max(1, round(side / MNIST_BOX_FRACTION))
+    canvas_side = max(1, round(max(box.size) / MNIST_BOX_FRACTION))
     canvas = Image.new(image.mode, (canvas_side, canvas_side), 0)
     canvas.paste(box, ((canvas_side - box.width) // 2, (canvas_side - box.height) // 2))
     return canvas

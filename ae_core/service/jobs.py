@@ -25,7 +25,8 @@ from ae_core.config import TrainConfig
 from ae_core.errors import RunNotFound
 from ae_core.service.owners import OwnerLock, owner_is_alive
 from ae_core.service.pool import WorkerInfo
-from ae_core.store import MetricRow, RunFolder, RunRecord, RunStatus, RunStore, stopped_status
+from ae_core.store import (DamagedRun, MetricRow, RunFolder, RunRecord, RunStatus, RunStore, stopped_status,
+                           validate_run_id)
 from ae_core.service.supervisor import Supervisor
 from ae_core.service.worker import Trainer, WorkerSettings
 from ae_core.training import train
@@ -136,6 +137,13 @@ class JobManager:
         """Every run, newest first; broken entries are logged and skipped."""
         return self.store.list_runs()
 
+    def damaged_runs(self) -> list[DamagedRun]:
+        """The runs ``list_runs`` skips because they cannot be read, each with the reason (newest first).
+
+        They are never trained; ``delete`` removes them.
+        """
+        return self.store.damaged_runs()
+
     def get_run(self, run_id: str) -> RunRecord:
         """One run. Raises RunNotFound (ValueError for a malformed id)."""
         return self.store.get_run(run_id)
@@ -157,10 +165,19 @@ class JobManager:
     def delete(self, run_id: str) -> None:
         """Delete a run with its metrics and artifacts, cancelling it first if needed.
 
+        A damaged run (see ``damaged_runs``) is deleted at once: a row whose status is not
+        one a manager knows is trained by none.
+
         Raises:
             RunNotFound: for an unknown run.
+            ValueError: for a malformed run id.
         """
-        if self.store.lifecycle.request_cancel(run_id) == RunStatus.RUNNING:
+        validate_run_id(run_id)
+        try:
+            status = self.store.lifecycle.request_cancel(run_id)
+        except ValueError:  # the row's status is not a RunStatus: nothing trains it, so nothing to stop
+            status = None
+        if status == RunStatus.RUNNING:
             self._supervisor.wake()
             deadline = time.monotonic() + self.cancel_grace_seconds + 15.0
             while self.store.status(run_id) == RunStatus.RUNNING and time.monotonic() < deadline:

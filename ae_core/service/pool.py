@@ -16,6 +16,7 @@ import itertools
 import logging
 import multiprocessing
 import pickle
+import signal
 import sys
 import threading
 import time
@@ -56,6 +57,22 @@ def _main_not_reimported() -> Iterator[None]:
             yield
         finally:
             main.__spec__ = saved
+
+
+@contextlib.contextmanager
+def _ctrl_c_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread while a worker starts, so that the worker starts with it blocked.
+
+    A spawned child inherits its parent thread's signal mask, and it keeps SIGINT blocked until
+    ``worker_main`` has set it to be ignored: a Ctrl-C while a worker is still starting up cannot
+    kill it with a traceback either. A SIGINT meant for this process meanwhile stays pending
+    (or goes to another thread) and is not lost.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @dataclass(eq=False)
@@ -117,7 +134,7 @@ class WorkerPool:
         stop_token = self._context.RawValue("q", 0)
         process = self._context.Process(target=worker_main, name="ae-lab-worker", daemon=True,
                                         args=(self.settings, job_reader, event_writer, stop_token))
-        with _main_not_reimported():
+        with _main_not_reimported(), _ctrl_c_blocked():
             process.start()
         # Close our copies of the child's ends, so that its death shows as EOF.
         job_reader.close()

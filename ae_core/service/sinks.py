@@ -24,7 +24,7 @@ from typing import Any, Mapping, Protocol
 
 import numpy as np
 
-from ae_core.store import SNAPSHOT_KINDS, RunStatus, RunStore, stopped_status
+from ae_core.store import RESUME_KIND, SNAPSHOT_KINDS, RunStatus, RunStore, stopped_status
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +72,7 @@ class StoreSink:
     def emit(self, run_id: str, event: Mapping[str, Any]) -> None:
         kind = event.get("type")
         if kind == "start":
-            progress = {key: event[key] for key in ("num_epochs", "steps_per_epoch") if key in event}
-            initial_epoch = int(event.get("initial_epoch", 0))
-            progress.update(epoch=initial_epoch, step=initial_epoch * int(event.get("steps_per_epoch", 0)))
-            self.store.append_metrics(run_id, [], progress=progress)
+            self._start(run_id, event)
         elif kind == "batch":
             self.store.append_metrics(run_id, [_row("batch", "loss", event["loss"], event)],
                                       progress={"step": int(event["step"])})
@@ -88,6 +85,23 @@ class StoreSink:
             self._end(run_id, event)
         else:
             logger.warning("Run %s: ignoring an event of unknown type %r", run_id, kind)
+
+    def _start(self, run_id: str, event: Mapping[str, Any]) -> None:
+        """Record the run's size and where it starts; a run that recorded metrics before resumes.
+
+        A resumed run retrains from its checkpoint's epoch, so what it recorded past that
+        checkpoint (the epochs of a worker that died, or ran ahead of its checkpoint) would be
+        recorded twice. Metrics are append-only, so a ``resume`` marker row at that epoch
+        supersedes those rows instead (``RunStore.metrics_since`` leaves them out).
+        """
+        progress = {key: event[key] for key in ("num_epochs", "steps_per_epoch") if key in event}
+        initial_epoch = int(event.get("initial_epoch", 0))
+        progress.update(epoch=initial_epoch, step=initial_epoch * int(event.get("steps_per_epoch", 0)))
+        # A fresh run has nothing to supersede, so it gets no marker (one quick read says so).
+        resumed = initial_epoch > 0 or (self.store.exists(run_id) and bool(self.store.metrics_since(run_id)))
+        marker = {"kind": RESUME_KIND, "key": "epoch", "value": float(initial_epoch), "epoch": initial_epoch,
+                  "step": progress["step"], "time": float(event.get("time", 0.0))}
+        self.store.append_metrics(run_id, [marker] if resumed else [], progress=progress)
 
     def _end(self, run_id: str, event: Mapping[str, Any]) -> None:
         outcome, message = event.get("status"), str(event.get("message") or "")

@@ -4,10 +4,16 @@ It waits on every worker's event pipe and process sentinel at once (plus a
 wake-up pipe that the manager's public methods write to), and in each turn:
 writes the events that arrived to the store through a ``StoreSink``; reaps
 dead workers, marking their runs INTERRUPTED (or CANCELLED, if a cancel was
-pending); stops cancelled runs, politely first and by killing the worker after
-a grace period; starts queued runs on idle warm workers, first in first out;
-and starts workers that are needed, up to ``max_concurrent``. Keeping all
-process handling in this one thread means no locks around the pool.
+pending); finishes its RUNNING runs that no live worker runs (see below); stops
+cancelled runs, politely first and by killing the worker after a grace period;
+starts queued runs on idle warm workers, first in first out; and starts workers
+that are needed, up to ``max_concurrent``. Keeping all process handling in this
+one thread means no locks around the pool.
+
+A run's final status is the one write that must not be lost: if the store cannot
+take it (a full disk: "database or disk is full"), it is kept and written again
+until the store can. And a RUNNING run of this manager that no live worker runs is
+over whatever happened to its last words, so it is finished on the next turn.
 """
 
 from __future__ import annotations
@@ -15,13 +21,15 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from ae_core.service.sinks import StoreSink
 from ae_core.service.pool import WorkerHandle, WorkerInfo, WorkerPool
-from ae_core.store import RunStatus, RunStore, stopped_status
+from ae_core.store import CONFIG_FILENAME, RunStatus, RunStore, stopped_status
+from ae_core.store.rows import describe
 from ae_core.service.worker import WorkerSettings
 
 logger = logging.getLogger(__name__)
@@ -55,6 +63,9 @@ class Supervisor:
         self._start_failures = 0
         self._start_error = ""
         self._stopping = threading.Event()
+        # Final-status writes the store refused, by run: retried until one succeeds.
+        self._unwritten: dict[str, Callable[[], object]] = {}
+        self._next_sweep = 0.0
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
         self._thread = threading.Thread(target=self._supervise, name="ae-lab-supervisor", daemon=True)
@@ -95,6 +106,7 @@ class Supervisor:
             try:
                 self._step(POLL_SECONDS)
                 if not self._stopping.is_set():
+                    self._finish_runs_without_workers()
                     self._apply_cancels()
                     self._dispatch()
             except Exception:  # noqa: BLE001 (the supervisor must outlive any one bad event)
@@ -123,6 +135,9 @@ class Supervisor:
             run_id, event = message[1], message[2]
             if run_id != worker.run_id:
                 logger.warning("Worker %s sent an event for run %s, which it is not running", worker.pid, run_id)
+                return
+            if event.get("type") == "end":
+                self._write_final(run_id, lambda: self._sink.emit(run_id, event))
                 return
             try:
                 self._sink.emit(run_id, event)
@@ -154,7 +169,46 @@ class Supervisor:
         cancelled = self.store.lifecycle.cancel_requested(run_id)
         # A worker stopped by our own shutdown is an orderly stop, not a crash.
         status, message = stopped_status(cancelled, worker_exit=None if shutting_down and not cancelled else how)
-        self.store.lifecycle.finish(run_id, status, message)
+        self._write_final(run_id, lambda: self.store.lifecycle.finish(run_id, status, message))
+
+    def _write_final(self, run_id: str, write: Callable[[], object]) -> None:
+        """Give a run its final status with ``write``; keep it to retry if the store cannot take it now.
+
+        A write that fails for another reason (an end event the store cannot hold) is not retried
+        as it is: the run is failed with that reason instead.
+        """
+        try:
+            write()
+        except sqlite3.OperationalError as error:  # a full disk or a locked database: it may pass
+            if run_id not in self._unwritten:
+                logger.warning("Run %s: its final status cannot be written now (%s); retrying", run_id, error)
+            self._unwritten[run_id] = write
+        except Exception as error:  # noqa: BLE001 (the run must still end)
+            logger.exception("Run %s: could not record how it ended", run_id)
+            reason = f"The run ended, but how could not be recorded: {type(error).__name__}: {error}"
+            self._unwritten[run_id] = lambda: self.store.lifecycle.finish(run_id, RunStatus.FAILED, reason)
+        else:
+            self._unwritten.pop(run_id, None)
+
+    def _finish_runs_without_workers(self) -> None:
+        """Finish this manager's RUNNING runs that no live worker runs (about twice a second).
+
+        Such a run is over: its end event or its worker's death was seen but could not be
+        written (it is written now), or nothing of its end arrived (it stopped: ``stopped_status``).
+        """
+        if time.monotonic() < self._next_sweep:
+            return
+        self._next_sweep = time.monotonic() + POLL_SECONDS
+        running = set(self.store.lifecycle.running_run_ids(self.owner))
+        for run_id in set(self._unwritten) - running:  # ended meanwhile (deleted, say)
+            del self._unwritten[run_id]
+        for run_id in running - {w.run_id for w in self._pool.workers}:
+            self._write_final(run_id, self._unwritten.get(run_id) or self._stopped_writer(run_id))
+
+    def _stopped_writer(self, run_id: str) -> Callable[[], object]:
+        """What ends a run that stopped without a word: ``stopped_status`` as of when it is written."""
+        lifecycle = self.store.lifecycle
+        return lambda: lifecycle.finish(run_id, *stopped_status(lifecycle.cancel_requested(run_id)))
 
     def _apply_cancels(self) -> None:
         busy = {w.run_id: w for w in self._pool.workers if w.busy}
@@ -183,20 +237,21 @@ class Supervisor:
         for run_id in queued:
             if not idle:
                 break
+            # The config is read before the run is claimed: a damaged one fails the run
+            # straight from QUEUED, and the worker stays idle for the next run.
+            try:
+                job = self._job_of(run_id)
+            except Exception as error:  # noqa: BLE001 (RecursionError, OverflowError...: any damage)
+                reason = describe(error).removeprefix(f"{CONFIG_FILENAME} is unreadable: ")
+                self.store.lifecycle.finish(run_id, RunStatus.FAILED, f"The run's {CONFIG_FILENAME} is unreadable: "
+                                            f"{reason}", only_if=(RunStatus.QUEUED,))
+                continue
             worker = idle[0]
             if not self.store.lifecycle.claim(run_id, self.owner, worker.pid):
                 continue  # cancelled meanwhile
             idle.pop(0)
             try:
-                config = self.store.read_config(run_id)
-            except (OSError, ValueError) as error:
-                self.store.lifecycle.finish(run_id, RunStatus.FAILED, f"The run's config.json is unreadable: {error}")
-                idle.insert(0, worker)
-                continue
-            source = config.source_run_id
-            try:
-                self._pool.dispatch(worker, run_id, config.to_dict(), str(self.store.folder(run_id).path),
-                                    str(self.store.folder(source).model_path) if source else None)
+                self._pool.dispatch(worker, run_id, *job)
             except OSError:  # the worker died just now; its death is handled on the next step
                 worker.run_id = None
                 self.store.lifecycle.requeue(run_id, self.owner, (RunStatus.RUNNING,))
@@ -207,6 +262,13 @@ class Supervisor:
         wanted = min(self.max_concurrent, max(self.warm_workers, busy + waiting))
         for _ in range(wanted - len(staying)):
             self._pool.spawn()
+
+    def _job_of(self, run_id: str) -> tuple[dict[str, Any], str, str | None]:
+        """A queued run's config (as a dict), folder and source model, for ``WorkerPool.dispatch``."""
+        config = self.store.read_config(run_id)
+        source = config.source_run_id
+        return (config.to_dict(), str(self.store.folder(run_id).path),
+                str(self.store.folder(source).model_path) if source else None)
 
     def _stop_workers(self) -> None:
         """Shutdown: stop running jobs politely, then make every worker exit."""

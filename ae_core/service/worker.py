@@ -20,6 +20,7 @@ import importlib
 import itertools
 import logging
 import os
+import signal
 import sys
 import traceback
 from dataclasses import dataclass
@@ -112,6 +113,12 @@ def run_job(job: Job, trainer: Trainer, sink: EventSink, should_stop: Callable[[
     saved, so that a run is never FINISHED before its ``model.keras`` exists.
     A trainer that raises becomes a ``failed`` end with a readable message.
 
+    Once the sink is closed (the server is gone), the trainer is stopped on the spot by
+    ``SinkClosed`` raised from its ``on_event``: the epoch whose event was lost must not be
+    checkpointed, or a resumed run would start past epochs the store never recorded. Events
+    go out before the epoch's checkpoint, so raising there (Keras passes a callback's
+    exception through unchanged) is what keeps the checkpoint from running ahead of the store.
+
     Returns:
         The final status: ``finished``, ``stopped`` or ``failed``.
 
@@ -124,14 +131,20 @@ def run_job(job: Job, trainer: Trainer, sink: EventSink, should_stop: Callable[[
     def on_event(event: dict[str, Any]) -> None:
         if event.get("type") == "end":
             held_end.update(event)
-        elif not closed:
-            try:
-                sink.emit(job.run_id, event)
-            except SinkClosed as error:
-                closed.append(error)  # raising inside Keras would only be caught and re-wrapped
+            return
+        if closed:
+            raise closed[0]
+        try:
+            sink.emit(job.run_id, event)
+        except SinkClosed as error:
+            closed.append(error)
+            raise
 
     folder = RunFolder(Path(job.run_dir))
     try:
+        # Nothing else trains this run now, so the half-written files of a save that a kill
+        # interrupted (a checkpoint, the final model) can go before they confuse anyone.
+        folder.remove_partials()
         config = TrainConfig.from_dict(job.config)
         options: dict[str, Any] = {}
         if job.source_model is not None:
@@ -143,6 +156,8 @@ def run_job(job: Job, trainer: Trainer, sink: EventSink, should_stop: Callable[[
         end = held_end or end_event(result.status, result.message, result.metrics)
         if end["status"] == FINISHED and getattr(result, "model", None) is not None:
             _save_model(result.model, folder.model_path)
+    except SinkClosed:
+        raise
     except Exception as error:  # noqa: BLE001 (any crash of a run is reported, not fatal to the worker)
         logger.error("Run %s failed:\n%s", job.run_id, traceback.format_exc())
         end = end_event(FAILED, _describe(error), None)
@@ -179,6 +194,7 @@ def worker_main(settings: WorkerSettings, jobs: Connection, events: Connection, 
         events: sends messages and events to the manager.
         stop_token: a shared integer; the current job stops when it equals the job's token.
     """
+    _ignore_ctrl_c()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(process)d %(levelname)s %(message)s")
     configure_threads(settings.threads_per_run)
     parent = os.getppid()
@@ -217,6 +233,19 @@ def worker_main(settings: WorkerSettings, jobs: Connection, events: Connection, 
         if retiring:
             return
         _release_memory()
+
+
+def _ignore_ctrl_c() -> None:
+    """Let the manager, not Ctrl-C, stop this worker.
+
+    A terminal's Ctrl-C sends SIGINT to its whole process group, workers included. A worker
+    that took it would die with a ``KeyboardInterrupt`` traceback, and its run would read as a
+    crash; ignored, the manager (which gets it too) stops the run in order, INTERRUPTED and
+    resumable, as for SIGTERM. The pool started this process with SIGINT blocked, so that
+    none arrives before this point; it is unblocked once ignored.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _pin_tensorflow_threads(threads: int) -> None:

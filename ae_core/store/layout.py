@@ -11,17 +11,23 @@ is one line here, and a worker on another machine needs only the folder it was g
     latent.npz               the latest latent snapshot
     checkpoint/checkpoint.keras   the model at the last good epoch end
     checkpoint/checkpoint.json    {"epoch": N}: how far that checkpoint got
+
+Files are written under a temporary name beside their target and renamed over it, so a
+process killed mid-write leaves that temporary file behind (``is_partial`` knows them all).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from ae_core.checks import check_choice
+
+logger = logging.getLogger(__name__)
 
 CONFIG_FILENAME = "config.json"
 MODEL_FILENAME = "model.keras"
@@ -31,6 +37,36 @@ CHECKPOINT_STATE_FILENAME = "checkpoint.json"
 SNAPSHOT_KINDS = ("reconstruction", "latent")
 # Files are written beside their target under this prefix, then renamed over it.
 PARTIAL_PREFIX = "partial-"
+# ae_core.models.save_autoencoder writes ".<stem>.partial.keras" beside its target, and
+# ae_core.store.artifacts writes ".<name>.<random>.tmp" (".tmp.npz" for snapshots).
+_HIDDEN_PARTIAL_MARKS = (".partial.", ".tmp")
+
+
+def is_partial(name: str) -> bool:
+    """Whether a file name is one of the temporary names a save writes before its final rename."""
+    return name.startswith(PARTIAL_PREFIX) or (name.startswith(".") and any(mark in name
+                                                                            for mark in _HIDDEN_PARTIAL_MARKS))
+
+
+def remove_partials(directory: Path) -> list[Path]:
+    """Delete the leftover temporary files of killed saves in ``directory`` (not below it).
+
+    Only call this where nothing is saving into ``directory`` at the same moment: the file
+    a save is writing has one of these names until it is renamed.
+
+    Returns:
+        The paths removed (none when the directory does not exist).
+    """
+    try:
+        leftovers = [path for path in directory.iterdir() if is_partial(path.name) and path.is_file()]
+    except FileNotFoundError:
+        return []
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    if leftovers:
+        logger.info("Removed leftovers of an interrupted save in %s: %s", directory.name,
+                    ", ".join(path.name for path in leftovers))
+    return leftovers
 
 
 @dataclass(frozen=True)
@@ -50,20 +86,35 @@ class Checkpoint:
     def epoch(self) -> int | None:
         """The epochs the checkpoint had completed, or None when there is no checkpoint.
 
-        The state file is written last, so its presence means the model file is complete.
+        The state file is written last, so its presence means the model file is complete. A
+        damaged state file vouches for nothing: it reads as no checkpoint (and is logged).
         """
         if not self.state_path.is_file():
             return None
-        return int(json.loads(self.state_path.read_text(encoding="utf-8"))["epoch"])
+        try:
+            epoch = json.loads(self.state_path.read_text(encoding="utf-8"))["epoch"]
+        except Exception as error:  # noqa: BLE001 - any damage (bad JSON, not an object, no key) is the same
+            logger.warning("Ignoring the damaged checkpoint state in %s (%s: %s)", self.directory.parent.name,
+                           type(error).__name__, str(error)[:100])
+            return None
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            logger.warning("Ignoring the checkpoint state in %s: its epoch is not a whole number >= 0 (%.60r)",
+                           self.directory.parent.name, epoch)
+            return None
+        return epoch
 
     def save(self, write_model: Callable[[Path], None], epoch: int) -> None:
         """Write a new checkpoint atomically: the model, then the state that vouches for it.
+
+        Leftovers of an earlier save that was killed midway are removed first: the run's
+        one trainer is the only writer here, and it is not writing at this moment.
 
         Args:
             write_model: saves the model to the ``.keras`` path it is given.
             epoch: epochs completed.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
+        remove_partials(self.directory)
         partial_model = self.directory / (PARTIAL_PREFIX + CHECKPOINT_MODEL_FILENAME)
         write_model(partial_model)
         os.replace(partial_model, self.model_path)
@@ -95,3 +146,13 @@ class RunFolder:
         """
         check_choice("kind", kind, SNAPSHOT_KINDS)
         return self.path / f"{kind}.npz"
+
+    def remove_partials(self) -> list[Path]:
+        """Delete the leftovers of killed saves in the folder and its checkpoint (see ``remove_partials``).
+
+        Call it only while no process trains this run (for example before a worker starts it).
+
+        Returns:
+            The paths removed.
+        """
+        return remove_partials(self.path) + remove_partials(self.checkpoint.directory)

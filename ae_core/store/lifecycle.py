@@ -105,6 +105,11 @@ class RunLifecycle:
         return [row[0] for row in self.db.connection().execute(
             "SELECT run_id FROM runs WHERE status = 'QUEUED' AND owner = ? ORDER BY queue_order", (owner,))]
 
+    def running_run_ids(self, owner: str) -> list[str]:
+        """This owner's RUNNING runs (its supervisor finishes those that no worker runs)."""
+        return [row[0] for row in self.db.connection().execute(
+            "SELECT run_id FROM runs WHERE status = 'RUNNING' AND owner = ?", (owner,))]
+
     def cancel_requests(self, owner: str) -> list[str]:
         """This owner's RUNNING runs that someone asked to cancel."""
         return [row[0] for row in self.db.connection().execute(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ae_core.checks import check_run_id
 from ae_core.config import TrainConfig
@@ -99,6 +99,18 @@ class RunRecord:
     result: dict[str, Any] | None = None
 
 
+class DamagedRun(NamedTuple):
+    """A run the store knows but cannot read, so ``list_runs`` skips it.
+
+    ``reason`` says what is wrong in plain words (never a server path), for example
+    ``"config.json is unreadable: it is nested too deeply"``. Such a run is never
+    trained; it can only be deleted.
+    """
+
+    run_id: str
+    reason: str
+
+
 @dataclass(frozen=True)
 class MetricRow:
     """One appended metric value.
@@ -117,3 +129,34 @@ class MetricRow:
     epoch: int
     step: int
     time: float
+
+
+# -- resumed runs: rows superseded by a resume (see StoreSink) ----------------------------
+# Metrics are append-only, so a resumed run does not delete what it recorded past its
+# checkpoint: ``StoreSink`` appends a marker row of this kind at the checkpoint's epoch E, and
+# readers leave out the rows it supersedes.
+RESUME_KIND = "resume"
+
+
+def without_superseded(metrics: list[MetricRow]) -> list[MetricRow]:
+    """``metrics`` (in ``seq`` order) without resume markers and the rows a later marker supersedes.
+
+    A marker at epoch E supersedes the earlier ``epoch`` rows past E and ``batch`` rows of epochs
+    from E on (both are retrained). A marker supersedes only rows before it, so every marker that
+    matters to rows after ``after_seq`` is itself after it: one backward pass over them suffices.
+
+    Args:
+        metrics: rows of one run, oldest first.
+
+    Returns:
+        The rows that still count, oldest first.
+    """
+    kept: list[MetricRow] = []
+    resumed_from: float = float("inf")  # the lowest epoch a later marker resumed from
+    for row in reversed(metrics):
+        if row.kind == RESUME_KIND:
+            resumed_from = min(resumed_from, row.epoch)
+        elif not (row.epoch > resumed_from or (row.kind == "batch" and row.epoch == resumed_from)):
+            kept.append(row)
+    kept.reverse()
+    return kept

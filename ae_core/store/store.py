@@ -9,7 +9,10 @@ Layout under the home folder (env ``AE_LAB_HOME``, default ``~/.ae_lab``)::
 SQLite in WAL mode lets pages read while the manager writes. Every thread gets
 its own connection, because a sqlite3 connection must not be shared between
 threads. Run ids are validated before any path is built from them, and a run
-whose folder or row is broken is logged and skipped in listings, never fatal.
+whose folder or row is broken is logged and skipped in listings, never fatal:
+``damaged_runs`` names those runs with the reason, so they can still be deleted.
+Values that are not what the writers write are dropped at the source (``rows``),
+and an index lost while the run folders remain is rebuilt from them (``rebuild``).
 """
 
 from __future__ import annotations
@@ -24,13 +27,14 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ae_core.store import artifacts
+from ae_core.store import artifacts, rows
 from ae_core.checks import check_int
-from ae_core.config import TrainConfig
+from ae_core.config import MAX_CONFIG_JSON_BYTES, TrainConfig
 from ae_core.errors import RunNotFound
-from ae_core.store.layout import RunFolder
+from ae_core.store.layout import CONFIG_FILENAME, RunFolder
 from ae_core.store.lifecycle import RunLifecycle
-from ae_core.store.records import MetricRow, RunRecord, RunStatus, validate_run_id
+from ae_core.store.rebuild import rebuild_index
+from ae_core.store.records import DamagedRun, MetricRow, RunRecord, RunStatus, validate_run_id, without_superseded
 from ae_core.store.sqlite_db import Database
 
 logger = logging.getLogger(__name__)
@@ -103,6 +107,9 @@ class RunStore:
         # config.json never changes after submit, so parsed configs are cached
         # (keyed by the file's mtime and size, in case someone edits it).
         self._configs: dict[str, tuple[tuple[int, int], TrainConfig]] = {}
+        # Damaged metric rows are logged once each, not at every poll of a page.
+        self._logged_rows: set[tuple[str, object]] = set()
+        rebuild_index(self.db, self.runs_dir, self.read_config)
 
     def _db(self) -> sqlite3.Connection:
         return self.db.connection()
@@ -121,7 +128,12 @@ class RunStore:
 
     # -- creating and reading runs -----------------------------------------
     def create_run(self, config: TrainConfig, owner: str | None = None) -> str:
-        """Write a new run's folder and config, then queue it. Returns its id."""
+        """Write a new run's folder and config, then queue it. Returns its id.
+
+        The folder comes first, so the supervisor never sees a row without its config. A store
+        opened by another process in between may find that folder in an empty index and rebuild
+        it as FAILED; the row written here then replaces the rebuilt one.
+        """
         run_id = uuid.uuid4().hex
         folder = self.folder(run_id)
         folder.path.mkdir(parents=True)
@@ -129,7 +141,7 @@ class RunStore:
             artifacts.write_json_atomic(folder.config_path, config.to_dict())
             with self._write() as db:
                 db.execute(
-                    "INSERT INTO runs (run_id, status, created_at, queue_order, owner) VALUES "
+                    "INSERT OR REPLACE INTO runs (run_id, status, created_at, queue_order, owner) VALUES "
                     "(?, 'QUEUED', ?, (SELECT COALESCE(MAX(queue_order), 0) + 1 FROM runs), ?)",
                     (run_id, time.time(), owner))
         except BaseException:
@@ -138,21 +150,35 @@ class RunStore:
         return run_id
 
     def get_run(self, run_id: str) -> RunRecord:
-        """One run. Raises RunNotFound if it is unknown or its folder is broken."""
+        """One run.
+
+        Raises:
+            RunNotFound: if it is unknown, or damaged (the message says why).
+            ValueError: for a malformed run id.
+        """
         row = self._row(run_id)
-        record = self._record(row, self._queue_position(row))
-        if record is None:
-            raise RunNotFound(f"Run {run_id} is damaged: its folder or config.json is missing or unreadable.")
+        record = rows.record(row, self.read_config, lambda: self._queue_position(row))
+        if isinstance(record, DamagedRun):
+            raise RunNotFound(f"Run {run_id} is damaged: {record.reason}.")
         return record
 
     def list_runs(self) -> list[RunRecord]:
-        """Every readable run, newest first; broken ones are logged and skipped."""
-        rows = self._db().execute("SELECT * FROM runs ORDER BY created_at DESC, run_id").fetchall()
-        queued = [r["run_id"] for r in sorted((r for r in rows if r["status"] == "QUEUED"),
-                                              key=lambda r: r["queue_order"] or 0)]
-        positions = {run_id: index + 1 for index, run_id in enumerate(queued)}
-        records = (self._record(row, positions.get(row["run_id"])) for row in rows)
-        return [record for record in records if record is not None]
+        """Every readable run, newest first; damaged ones are logged and skipped (see ``damaged_runs``)."""
+        return [entry for entry in self._scan() if isinstance(entry, RunRecord)]
+
+    def damaged_runs(self) -> list[DamagedRun]:
+        """The runs ``list_runs`` skips, newest first, each with the reason in plain words.
+
+        They stay in the store until deleted (``delete_run`` takes them), so a person can see
+        what is wrong with them and remove them.
+        """
+        return [entry for entry in self._scan() if isinstance(entry, DamagedRun)]
+
+    def _scan(self) -> list[RunRecord | DamagedRun]:
+        found = self._db().execute("SELECT * FROM runs ORDER BY created_at DESC, run_id").fetchall()
+        queued = sorted((r for r in found if r["status"] == "QUEUED"), key=lambda r: rows.whole(r["queue_order"]) or 0)
+        positions = {r["run_id"]: index + 1 for index, r in enumerate(queued)}
+        return [rows.record(row, self.read_config, lambda row=row: positions.get(row["run_id"])) for row in found]
 
     def exists(self, run_id: str) -> bool:
         validate_run_id(run_id)
@@ -163,14 +189,24 @@ class RunStore:
         return RunStatus(self._row(run_id)["status"])
 
     def read_config(self, run_id: str) -> TrainConfig:
-        """The run's config from its config.json (cached while the file is unchanged)."""
+        """The run's config from its config.json (cached while the file is unchanged).
+
+        Raises:
+            OSError: when the file cannot be read (missing, a folder, no permission).
+            ValueError: for a malformed run id, or a file that is not a valid config (too
+                large, too deep, not JSON, a field out of range), with a message in plain words
+                that names no server path.
+        """
         path = self.folder(run_id).config_path
         stat = path.stat()
         signature = (stat.st_mtime_ns, stat.st_size)
         cached = self._configs.get(run_id)
         if cached is not None and cached[0] == signature:
             return cached[1]
-        config = TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        if stat.st_size > MAX_CONFIG_JSON_BYTES:  # refused before a damaged file is read into memory
+            raise ValueError(f"{CONFIG_FILENAME} is larger than {MAX_CONFIG_JSON_BYTES // 1024} KiB, so it is not a "
+                             "config")
+        config = rows.parse_config(path.read_bytes())
         self._configs[run_id] = (signature, config)
         return config
 
@@ -186,19 +222,6 @@ class RunStore:
             return None
         return int(self._db().execute("SELECT COUNT(*) FROM runs WHERE status = 'QUEUED' AND queue_order <= ?",
                                       (row["queue_order"],)).fetchone()[0])
-
-    def _record(self, row: sqlite3.Row, queue_position: int | None) -> RunRecord | None:
-        run_id = row["run_id"]
-        try:
-            return RunRecord(
-                run_id=validate_run_id(run_id), status=RunStatus(row["status"]), config=self.read_config(run_id),
-                created_at=row["created_at"], started_at=row["started_at"], finished_at=row["finished_at"],
-                queue_position=queue_position, message=row["message"] or "",
-                progress=json.loads(row["progress"] or "{}"),
-                result=json.loads(row["result"]) if row["result"] else None)
-        except (OSError, ValueError, TypeError) as error:  # JSONDecodeError is a ValueError
-            logger.warning("Skipping run %r: its folder or row is broken (%s)", run_id, error)
-            return None
 
     # -- metrics -----------------------------------------------------------
     def append_metrics(self, run_id: str, rows: Iterable[Mapping[str, Any]],
@@ -226,11 +249,10 @@ class RunStore:
         """Metric rows with ``seq > after_seq``, in order. Raises RunNotFound."""
         check_int("after_seq", after_seq, 0)
         self._row(run_id)
-        rows = self._db().execute(
+        found = self._db().execute(
             "SELECT seq, kind, key, value, epoch, step, time FROM metrics WHERE run_id = ? AND seq > ? ORDER BY seq",
             (run_id, after_seq)).fetchall()
-        return [MetricRow(seq=r[0], kind=r[1], key=r[2], value=float("nan") if r[3] is None else r[3],
-                          epoch=r[4], step=r[5], time=r[6]) for r in rows]
+        return without_superseded(rows.metric_rows(found, run_id, self._logged_rows))
 
     # -- snapshots ---------------------------------------------------------
     def write_snapshot(self, run_id: str, kind: str, snapshot: Mapping[str, Any]) -> None:

@@ -40,7 +40,7 @@ def chromium_ready() -> None:
 
 @pytest.fixture(scope="session")
 def app_url(chromium_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL of `streamlit run app.py`, with its own empty AE_LAB_HOME."""
+    """The URL of `streamlit run serve.py`, with its own empty AE_LAB_HOME."""
     folder = tmp_path_factory.mktemp("e2e")
     log_path = folder / "streamlit.log"
     try:

@@ -1,4 +1,4 @@
-"""Start `streamlit run app.py` on a free port and a headless Chromium, for e2e tests and the UI benchmark.
+"""Start the app (`streamlit run serve.py`, as the README says) on a free port and a headless Chromium, for e2e tests and the UI benchmark.
 
 Playwright's own browser download cannot work on these machines, so the
 browser is Debian's Chromium at ``/usr/bin/chromium``.
@@ -53,7 +53,7 @@ def streamlit_app(home: Path, log_path: Path, *, start_timeout: float = 180.0) -
     """
     port = free_port()
     env = {**os.environ, "AE_LAB_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+    command = [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.headless", "true",
                "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none"]
     with open(log_path, "wb") as log:

@@ -1,0 +1,34 @@
+"""Autoencoder Lab's server: ``streamlit run serve.py`` (the README's start command).
+
+``app.py`` is the page script, run once per browser session; nothing in it runs before
+someone opens a page. The job service must not wait for that: after a restart, runs left
+RUNNING by the old server are marked INTERRUPTED, queued runs start training, and the
+warm workers import TensorFlow, all as soon as the server is up. ``st.App`` runs this
+module's ``lifespan`` once, when the server starts and its runtime (and with it the
+shared ``st.cache_resource``) is ready, so the one job manager every session shares is
+built there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import streamlit as st
+
+from ae_lab_ui.services import get_manager
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: st.App) -> AsyncIterator[None]:
+    """Start the job manager with the server (its shutdown rides on the resource cache's release)."""
+    del app
+    try:
+        get_manager()
+    except Exception:  # noqa: BLE001 - the pages say what is wrong; the server must still serve them
+        logging.getLogger("ae_lab_ui").exception("the job manager could not start with the server")
+    yield
+
+
+app = st.App("app.py", lifespan=lifespan)
