@@ -334,8 +334,8 @@ def server_script(home: Path) -> str:
         f"    manager = JobManager({str(home)!r}, 1, 1, threads_per_run=1, trainer={FAKE!r}, warmup=False)\n"
         "    run_id = manager.submit(fake_config(steps=500, epochs=10))\n"
         "    wait_for(lambda: manager.metrics_since(run_id), 'a loss point')\n"
-        "    print(run_id, worker_of(manager, run_id), flush=True)\n"
-        "    try:\n"
+        "    try:\n"  # the Ctrl-C may come as soon as the line below is read, before print returns
+        "        print(run_id, worker_of(manager, run_id), flush=True)\n"
         "        time.sleep(120)\n"
         "    except KeyboardInterrupt:\n"
         "        manager.shutdown()\n")
