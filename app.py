@@ -15,7 +15,7 @@ import streamlit as st
 from ae_lab_ui.services import friendly_message, get_manager
 
 st.set_page_config(page_title="Autoencoder Lab", page_icon=":material/blur_on:", layout="wide",
-                   initial_sidebar_state="expanded")
+                   initial_sidebar_state="auto")
 
 # Small digits are drawn a few pixels wide; keep them crisp when the browser
 # scales them up for a projector.
@@ -30,10 +30,15 @@ except Exception as error:  # noqa: BLE001 - a page must say what is wrong, not 
              f"{friendly_message(error)}", icon=":material/error:")
     st.stop()
 
-train_page = st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train",
+# The default page is served at "/" whatever its url_path, so "/train?run_id=..." (a link
+# someone typed or shared) would be "Page not found": a hidden page there forwards to "/",
+# keeping the query string.
+train_page = st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train_page",
                      default=True)
+train_alias = st.Page(lambda: st.switch_page(train_page, query_params=st.query_params.to_dict()), title="Train",
+                      url_path="train", visibility="hidden")
 runs_page = st.Page("app_pages/runs.py", title="Runs", icon=":material/history:", url_path="runs")
 explore_page = st.Page("app_pages/explore.py", title="Explore", icon=":material/travel_explore:", url_path="explore")
 compare_page = st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare")
 classify_page = st.Page("app_pages/classify.py", title="Classify", icon=":material/category:", url_path="classify")
-st.navigation([train_page, runs_page, explore_page, compare_page, classify_page], position="top").run()
+st.navigation([train_page, runs_page, explore_page, compare_page, classify_page, train_alias], position="top").run()

@@ -23,8 +23,8 @@ from ae_core.config import (
     OUTPUT_ACTIVATIONS,
     VARIATIONAL_ARCHS,
 )
-from ae_core.data import datasets
-from ae_core.data import DATASETS
+from ae_core.config import TrainConfig
+from ae_core.data import DATASETS, datasets
 from ae_lab_ui import form
 from ae_lab_ui.form import key
 from ae_lab_ui.services import OFFLINE_DATASET, how_to_get, offer_offline_dataset
@@ -43,6 +43,47 @@ def init_state() -> None:
     st.session_state.setdefault(key("preset"), form.CUSTOM_PRESET)
     for name, value in form.DEFAULTS.items():
         st.session_state.setdefault(key(name), value)
+
+
+_FILLED_FROM_KEY = "train_settings_from"
+_FILL_REQUEST_KEY = "train_settings_request"
+
+
+def use_settings_of(run_id: str) -> None:
+    """Ask the Train page to fill its sidebar with run ``run_id``'s settings on its next run.
+
+    The "Use these settings" buttons call this (then switch to the Train page), so the
+    person sees, and can start again, exactly what that run trained.
+    """
+    st.session_state[_FILL_REQUEST_KEY] = run_id
+
+
+def fill_from(config: TrainConfig, run_id: str) -> bool:
+    """Set every Train widget to ``config``'s settings, once per run unless asked again.
+
+    Called before the widgets are drawn, for the run the page shows: a run link (or
+    "Use these settings") fills the sidebar with that run's settings, so pressing Train
+    starts what is shown; after that, the person's own changes stay. A classifier run's
+    settings are not the form's, so they fill nothing.
+
+    Returns:
+        True when the widgets were set.
+    """
+    state = st.session_state
+    requested = state.pop(_FILL_REQUEST_KEY, None) == run_id
+    if config.task != "reconstruct" or (state.get(_FILLED_FROM_KEY) == run_id and not requested):
+        return False
+    state[_FILLED_FROM_KEY] = run_id
+    state[key("dataset")] = config.dataset
+    state[key("preset")] = form.CUSTOM_PRESET
+    for name, value in form.values_from_config(config).items():
+        state[key(name)] = value
+    return True
+
+
+def filled(run_id: str) -> None:
+    """Note that the sidebar already shows run ``run_id``'s settings (it was just started from them)."""
+    st.session_state[_FILLED_FROM_KEY] = run_id
 
 
 def values() -> dict[str, Any]:
@@ -68,7 +109,7 @@ def _loss_changed() -> None:
 
 def _dataset_label(name: str) -> str:
     # The sidebar is narrow: the short name here, the full title in the caption below.
-    short = DATASETS[name].title.split(" (")[0]
+    short = form.dataset_title(name)
     return short if datasets.is_available_offline(name) else f"{short} (needs download)"
 
 
@@ -90,7 +131,10 @@ def render_main() -> None:
                  persist_state=PERSIST)
     st.select_slider("Latent size", form.LATENT_CHOICES, key=key("latent_dim"), persist_state=PERSIST,
                      help="How many numbers the encoder squeezes each image into.")
-    st.number_input("Epochs", min_value=1, max_value=MAX_EPOCHS, step=1, key=key("num_epochs"), persist_state=PERSIST)
+    # No min_value/max_value: the browser would keep an out-of-range number to itself and
+    # Train would silently use the previous one; the config refuses it in words instead.
+    st.number_input("Epochs", step=1, key=key("num_epochs"), persist_state=PERSIST,
+                    help=f"From 1 to {MAX_EPOCHS}.")
 
 
 def render_details() -> None:
@@ -129,7 +173,7 @@ def render_details() -> None:
                          format_func=lambda n: "all" if n == 0 else f"{n:,}", persist_state=PERSIST)
         st.slider("Validation fraction", 0.0, 0.5, step=0.05, key=key("validation_fraction"), persist_state=PERSIST,
                   help="0 validates on the test split, as the reference material does.")
-        st.number_input("Seed", min_value=0, max_value=MAX_SEED, step=1, key=key("seed"), persist_state=PERSIST)
+        st.number_input("Seed", step=1, key=key("seed"), persist_state=PERSIST, help=f"From 0 to {MAX_SEED:,}.")
     with st.expander("Regularisation and noise"):
         penalty = {"format_func": lambda value: "off" if value == 0 else f"{value:g}", "persist_state": PERSIST}
         st.slider("Dropout", 0.0, 0.8, step=0.05, key=key("dropout"), persist_state=PERSIST)

@@ -53,39 +53,21 @@ LOSS_TITLES = {"mse": "Mean squared error", "bce": "Binary cross-entropy"}
 NOISE_TITLES = {"none": "None", "gaussian": "Gaussian noise", "masking": "Masking (drop pixels)"}
 CLASSIFIER_TITLES = {"cnn": "CNN", "encoder_head": "encoder + dense head"}
 
-DEFAULTS: dict[str, Any] = {
-    "arch": "dense",
-    "latent_dim": 32,
+# What a widget shows while its setting is off or unused (a dense model has no hidden
+# layers; no noise). Every other default is ``TrainConfig()``'s: see ``DEFAULTS`` below.
+_WIDGET_DEFAULTS: dict[str, Any] = {
     "hidden_layers": 1,
     **{f"hidden_width_{i}": width for i, width in enumerate((256, 128, 64, 32))},
-    "mirror_decoder": True,
-    "conv_blocks": 2,
-    "conv_base_filters": 32,
-    "activation": "relu",
-    "output_activation": "sigmoid",
-    "loss": "bce",
-    "dropout": 0.0,
-    "batch_norm": False,
-    "l1_weight": 0.0,
-    "l2_weight": 0.0,
-    "l1_activity": 0.0,
-    "noise": "none",
     "noise_level": 0.3,
-    "beta": 1.0,
-    "num_epochs": 10,
-    "batch_size": 256,
-    "optimizer": "adam",
-    "learning_rate": 1e-3,
-    "seed": 0,
-    "example_limit": 0,
-    "validation_fraction": 0.1,
-    "grayscale": False,
 }
 
 # Each preset is a whole model and training setup on top of DEFAULTS; the
 # dataset is left as it is, so a preset works on whatever the person chose.
 PRESETS: dict[str, dict[str, Any]] = {
-    "Classic dense (32-d)": {"arch": "dense", "latent_dim": 32},
+    # System D of the reference material as it is written: 784-64-784, batches of 256,
+    # 50 epochs, validated on the test split.
+    "Classic 784-64-784 (reference D)": {"arch": "dense", "latent_dim": 64, "batch_size": 256,
+                                          "learning_rate": 1e-3, "num_epochs": 50, "validation_fraction": 0.0},
     "Deep dense": {"arch": "deep", "latent_dim": 32, "hidden_layers": 2, "hidden_width_0": 256,
                    "hidden_width_1": 128},
     "Convolutional": {"arch": "conv", "latent_dim": 32, "conv_blocks": 2, "conv_base_filters": 32,
@@ -186,20 +168,67 @@ def build_config(dataset: str, values: Mapping[str, Any]) -> TrainConfig:
     )
 
 
+def values_from_config(config: TrainConfig) -> dict[str, Any]:
+    """The Train page's form values that rebuild ``config`` (the inverse of ``build_config``).
+
+    "Use these settings" and a run link fill the sidebar with these, so pressing Train
+    starts the run that is shown; ``DEFAULTS`` are those of ``TrainConfig()``. Values the
+    widgets cannot offer (a width typed into a config by hand) are kept as they are;
+    ``build_config`` still validates them.
+
+    Args:
+        config: an autoencoder run's config (a classifier run's model is the default one).
+
+    Returns:
+        Values keyed by the names in ``DEFAULTS``.
+    """
+    model = config.model
+    values = dict(_WIDGET_DEFAULTS)
+    sizes = model.hidden_sizes[:MAX_HIDDEN_LAYERS]
+    if sizes:
+        values["hidden_layers"] = len(sizes)
+        values.update({f"hidden_width_{i}": size for i, size in enumerate(sizes)})
+    if model.noise != "none":
+        values["noise_level"] = model.noise_level
+    values.update(
+        arch=model.arch, latent_dim=model.latent_dim, mirror_decoder=model.decoder_hidden_sizes is None,
+        conv_blocks=len(model.conv_filters), conv_base_filters=model.conv_filters[0], activation=model.activation,
+        output_activation=model.output_activation, loss=model.loss, dropout=model.dropout,
+        batch_norm=model.batch_norm, l1_weight=model.l1_weight, l2_weight=model.l2_weight,
+        l1_activity=model.l1_activity, noise=model.noise, beta=model.beta, num_epochs=config.num_epochs,
+        batch_size=config.batch_size, optimizer=config.optimizer, learning_rate=config.learning_rate,
+        seed=config.seed, example_limit=config.train_limit or 0, validation_fraction=config.validation_fraction,
+        grayscale=config.grayscale)
+    return values
+
+
+# Every Train widget's default: the core's own defaults, one fact in one place.
+DEFAULTS: dict[str, Any] = values_from_config(TrainConfig())
+
+
+def dataset_title(name: str) -> str:
+    """A dataset's short title for narrow places ("MNIST sample"), without the part in brackets."""
+    return DATASETS[name].title.split(" (")[0]
+
+
 def describe(config: TrainConfig) -> str:
     """A one-line summary of a run's setup, for titles and lists."""
     if config.task == "classify":
-        parts = [DATASETS[config.dataset].title.split(" (")[0], architecture(config)]
+        parts = [dataset_title(config.dataset), architecture(config)]
         if config.source_run_id:
             parts.append(f"from run {config.source_run_id[:8]}")
         if config.augment:
             parts.append("augmented: " + ", ".join(config.augment))
         return " · ".join(parts)
     model = config.model
-    parts = [DATASETS[config.dataset].title.split(" (")[0], ARCH_TITLES.get(model.arch, model.arch),
+    parts = [dataset_title(config.dataset), ARCH_TITLES.get(model.arch, model.arch),
              f"latent {model.latent_dim}"]
     if model.noise != "none":
         parts.append(f"{model.noise} noise {model.noise_level:g}")
+    if model.is_variational and model.beta != 1.0:
+        parts.append(f"β {model.beta:g}")
+    if config.exclude_class is not None:
+        parts.append(f"without {DATASETS[config.dataset].class_names[config.exclude_class]}")
     return " · ".join(parts)
 
 

@@ -8,6 +8,7 @@ and the browser look for sit in keyed containers (``st-key-<prefix>_loss``...).
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 import time
 from typing import Any
@@ -20,7 +21,7 @@ from threadpoolctl import ThreadpoolController
 from ae_core.analysis import projection
 from ae_core.data import DATASETS
 from ae_core.store import RunRecord, RunStatus
-from ae_lab_ui import classify_views, figures
+from ae_lab_ui import classify_views, figures, form
 from ae_lab_ui.history import SLOW_METHODS, MetricHistory, ProjectionCache, format_seconds, progress_bar_state
 from ae_lab_ui.services import JobService, attempt
 
@@ -54,14 +55,33 @@ def plot(spec: figures.Figure, *, key: str, **options: Any) -> Any:
     return st.plotly_chart(go.Figure(spec, _validate=False), key=key, config=figures.PLOT_CONFIG, **options)
 
 
-def status_word(status: RunStatus) -> str:
-    return STATUS_WORDS[status][0]
+# A run asked to stop shows this at once, until its worker confirms (a second or two later).
+STOPPING_WORDS = ("Stopping…", "orange", ":material/pending:")
 
 
-def status_badge(status: RunStatus) -> str:
+def _words(record: RunRecord) -> tuple[str, str, str]:
+    return STOPPING_WORDS if record.is_stopping else STATUS_WORDS[record.status]
+
+
+def status_word(record: RunRecord) -> str:
+    """The run's state in one word ("Training", "Stopping…", "Finished")."""
+    return _words(record)[0]
+
+
+def status_badge(record: RunRecord) -> str:
     """Markdown for a coloured status badge."""
-    word, colour, _ = STATUS_WORDS[status]
+    word, colour, _ = _words(record)
     return f":{colour}-badge[{word}]"
+
+
+def run_label(record: RunRecord) -> str:
+    """A label that tells runs apart in every run picker: when, a short id, what it is, its state.
+
+    Two runs of the same setup differ in time and id; ``form.describe`` names what sets a
+    run apart from its parent (a held-out class, noise, β).
+    """
+    when = datetime.datetime.fromtimestamp(record.created_at).strftime("%d %b %H:%M:%S")
+    return f"{when} · {record.run_id[:6]} · {form.describe(record.config)} · {status_word(record)}"
 
 
 def duration(record: RunRecord) -> float | None:
@@ -85,7 +105,7 @@ def render_status(record: RunRecord, history: MetricHistory | None) -> None:
     val_loss = history.latest("val_loss") if history else None
     result = record.result or {}
     tiles = st.columns(5)
-    tiles[0].metric("Status", status_word(record.status), border=True)
+    tiles[0].metric("Status", status_word(record), border=True)
     epochs = f"{progress.epoch} / {progress.num_epochs}" if progress.num_epochs else str(progress.epoch)
     tiles[1].metric("Epochs done", epochs, border=True)
     tiles[2].metric("Train loss", _number(train_loss), border=True)
@@ -104,7 +124,7 @@ def render_status(record: RunRecord, history: MetricHistory | None) -> None:
     steps = f"step {progress.step:,}" + (f" of {progress.total_steps:,}" if progress.total_steps else "")
     epoch_text = f"epoch {min(progress.epoch + 1, progress.num_epochs or progress.epoch + 1)} of {progress.num_epochs}"
     left = f" · about {format_seconds(progress.seconds_left)} left" if progress.seconds_left is not None else ""
-    st.progress(progress.fraction, text=f"{status_word(record.status)}: {epoch_text} · {steps}{left}")
+    st.progress(progress.fraction, text=f"{status_word(record)}: {epoch_text} · {steps}{left}")
     if record.status is RunStatus.QUEUED:
         place = f" (place {record.queue_position} in the queue)" if record.queue_position else ""
         st.info(f"Waiting for a free worker{place}. It starts by itself.", icon=":material/hourglass_top:")

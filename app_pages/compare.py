@@ -32,7 +32,7 @@ by_id = {record.run_id: record for record in runs}
 
 def label(run_id: str) -> str:
     record = by_id[run_id]
-    return f"{form.describe(record.config)} · {views.status_word(record.status)}"
+    return f"{form.describe(record.config)} · {views.status_word(record)}"
 
 
 def side_by_side(chosen: list[RunRecord]) -> None:
@@ -86,7 +86,7 @@ def sweep_status(base: RunRecord) -> None:
         views.plot(explore_figures.sweep_figure(sizes, mse), key="compare_sweep_chart")
     else:
         st.info("Test MSE appears here as the sweep's runs finish.", icon=":material/hourglass_top:")
-    st.dataframe([{"latent size": size, "status": views.status_word(record.status),
+    st.dataframe([{"latent size": size, "status": views.status_word(record),
                    "test MSE": (record.result or {}).get("test_mse")} for size, record in members.items()],
                  hide_index=True, key="compare_sweep_table")
 

@@ -30,7 +30,7 @@ if not runs:
 by_id = {record.run_id: record for record in runs}
 wanted = st.query_params.get("run_id")
 run_id = st.selectbox("Run", list(by_id), index=list(by_id).index(wanted) if wanted in by_id else 0, key="explore_run",
-                      format_func=lambda rid: f"{form.describe(by_id[rid].config)} · {views.status_word(by_id[rid].status)}")
+                      format_func=lambda rid: f"{form.describe(by_id[rid].config)} · {views.status_word(by_id[rid])}")
 st.query_params["run_id"] = run_id
 record = by_id[run_id]
 config, spec = record.config, DATASETS[record.config.dataset]

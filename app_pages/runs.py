@@ -1,7 +1,8 @@
 """Runs page: every run in the store, and one opened with its curves, pictures and files.
 
-The list refreshes every two seconds while any run is queued or training.
-The opened run's id goes in the URL like on the Train page, so a link opens it.
+The list refreshes every second while any run is queued or training, and every few
+seconds otherwise, so that runs started in other browsers (a class's) appear by
+themselves. The opened run's id goes in the URL like on the Train page, so a link opens it.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ import streamlit as st
 
 from ae_core.errors import AELabError
 from ae_core.store import RunRecord, RunStatus
-from ae_lab_ui import form, views
+from ae_lab_ui import controls, form, views
 from ae_lab_ui.damaged import damaged_runs_section
 from ae_lab_ui.history import MetricHistory, ProjectionCache, format_seconds
 from ae_lab_ui.services import attempt, get_manager, keep_error, show_kept_errors
 from ae_lab_ui.watched import watched_run_id
 
 PAGE = "runs"
-REFRESH_SECONDS = 2.0
+ACTIVE_REFRESH_SECONDS = 1.0
+IDLE_REFRESH_SECONDS = 5.0
 SELECTED_KEY = "runs_selected"
 CONFIRM_KEY = "runs_confirm_delete"
 POLLING_KEY = "runs_polling"
@@ -65,8 +67,8 @@ def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
         result = record.result or {}
         autoencoder = record.config.task == "reconstruct"
         rows.append({
-            "Status": views.status_word(record.status),
-            "Dataset": record.config.dataset,
+            "Status": views.status_word(record),
+            "Dataset": form.dataset_title(record.config.dataset),
             "Architecture": form.architecture(record.config),
             "Latent size": record.config.model.latent_dim if autoencoder else None,
             "Test MSE": result.get("test_mse"),
@@ -76,11 +78,6 @@ def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
             "When": datetime.datetime.fromtimestamp(record.created_at),
         })
     return pd.DataFrame(rows)
-
-
-def label(record: RunRecord) -> str:
-    when = datetime.datetime.fromtimestamp(record.created_at).strftime("%d %b %H:%M:%S")
-    return f"{when} · {form.describe(record.config)} · {views.status_word(record.status)}"
 
 
 def default_selection(ids: list[str]) -> str:
@@ -96,9 +93,14 @@ def actions(record: RunRecord) -> None:
     row = st.container(horizontal=True)
     row.page_link("app_pages/train.py", label="Watch on the Train page", icon=":material/monitoring:",
                   query_params={"run_id": run_id})
+    if record.config.task == "reconstruct" and row.button(
+            "Use these settings", key="runs_use_settings", icon=":material/tune:",
+            help="Open the Train page with its sidebar set to this run's settings."):
+        controls.use_settings_of(run_id)
+        st.switch_page("app_pages/train.py", query_params={"run_id": run_id})
     if record.status.is_active:
-        row.button("Cancel", key="runs_cancel", icon=":material/stop:", on_click=_act,
-                   args=("cancel the run", manager.cancel, run_id))
+        row.button("Stopping…" if record.is_stopping else "Cancel", key="runs_cancel", icon=":material/stop:",
+                   disabled=record.is_stopping, on_click=_act, args=("cancel the run", manager.cancel, run_id))
     if record.status.is_resumable:
         row.button("Resume", key="runs_resume", icon=":material/replay:", on_click=_act,
                    args=("resume the run", manager.resume, run_id, _select),
@@ -136,7 +138,7 @@ def config_text(record: RunRecord) -> str:
 def details(record: RunRecord) -> None:
     st.subheader(form.describe(record.config))
     started = datetime.datetime.fromtimestamp(record.created_at).strftime("%d %b %Y, %H:%M")
-    st.markdown(f"{views.status_badge(record.status)} &nbsp; created {started} · run `{record.run_id}`")
+    st.markdown(f"{views.status_badge(record)} &nbsp; created {started} · run `{record.run_id}`")
     actions(record)
     with st.expander("Settings of this run"):
         st.json(record.config.to_dict(), expanded=2)
@@ -171,24 +173,30 @@ def runs_view() -> None:
     ids = list(by_id)
     if st.session_state.get(SELECTED_KEY) not in by_id:
         st.session_state[SELECTED_KEY] = default_selection(ids)
-    st.selectbox("Open a run", ids, key=SELECTED_KEY, format_func=lambda run_id: label(by_id[run_id]),
+    st.selectbox("Open a run", ids, key=SELECTED_KEY, format_func=lambda run_id: views.run_label(by_id[run_id]),
                  on_change=_selection_changed)
     st.query_params["run_id"] = st.session_state[SELECTED_KEY]
     st.divider()
     details(by_id[st.session_state[SELECTED_KEY]])
-    if st.session_state.get(POLLING_KEY) and not any(record.status.is_active for record in runs):
-        # Everything has ended: redraw the page once so the polling stops.
+    if refresh_seconds(runs) != st.session_state.get(POLLING_KEY):
+        # A run started, resumed or ended: redraw the page once, so the polling follows
+        # (a fragment's interval is set by the full page run).
         st.rerun(scope="app")
 
 
-def any_active() -> bool:
-    """Whether the list needs refreshing; errors are left to the view, which shows them."""
+def refresh_seconds(runs: list[RunRecord]) -> float:
+    """How often the list refreshes: every second while a run is queued or training."""
+    return ACTIVE_REFRESH_SECONDS if any(record.status.is_active for record in runs) else IDLE_REFRESH_SECONDS
+
+
+def current_refresh_seconds() -> float:
+    """``refresh_seconds`` of the store now; errors are left to the view, which shows them."""
     try:
-        return any(record.status.is_active for record in manager.list_runs())
+        return refresh_seconds(manager.list_runs())
     except Exception:  # noqa: BLE001
-        return False
+        return IDLE_REFRESH_SECONDS
 
 
 st.title("Runs")
-st.session_state[POLLING_KEY] = any_active()
-st.fragment(runs_view, run_every=REFRESH_SECONDS if st.session_state[POLLING_KEY] else None)()
+st.session_state[POLLING_KEY] = current_refresh_seconds()
+st.fragment(runs_view, run_every=st.session_state[POLLING_KEY])()

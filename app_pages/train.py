@@ -1,13 +1,17 @@
 """Train page: set a run up in the sidebar, press Train, and watch it learn.
 
 The page never trains anything itself: it submits a config to the job
-service and then polls the service about once a second from a fragment,
-reading only the metric rows it has not seen yet. The run id lives in the
+service and then polls the service from a fragment, reading only the metric
+rows it has not seen yet: four times a second while the run is young (its
+pictures change fastest then), once a second later. The run id lives in the
 URL (``?run_id=...``), so a reload, a shared link or a second tab re-attaches
-to the same run while it keeps training in its worker.
+to the same run while it keeps training in its worker; coming back from
+another page shows the run this session last watched.
 """
 
 from __future__ import annotations
+
+import time
 
 import streamlit as st
 
@@ -18,22 +22,30 @@ from ae_lab_ui import controls, form, views
 from ae_lab_ui.history import MetricHistory, ProjectionCache
 from ae_lab_ui.services import (attempt, get_manager, how_to_get, keep_error, offer_offline_dataset, show_error,
                                 show_kept_errors)
-from ae_lab_ui.watched import watch
+from ae_lab_ui.watched import unwatch, watch, watched_run_id
 
 LIVE_SECONDS = 1.0
+YOUNG_LIVE_SECONDS = 0.25
+# A run is young while queued and for its first seconds of training: then the loss
+# falls fastest and the snapshots come every half second (ae_core.training.callbacks).
+YOUNG_RUN_SECONDS = 15.0
 PAGE = "train"
 VIEW_KEY = "train_view"
-SEEN_STATUS_KEY = "train_seen_status"
+POLL_KEY = "train_poll_seconds"
+STOPPING_KEY = "train_seen_stopping"
 
 manager = get_manager()
 controls.init_state()
 
 
 def attached_run_id() -> str | None:
-    """The run named in the URL, if the id is well formed."""
+    """The run named in the URL (if the id is well formed), else the one this session last watched."""
     run_id = st.query_params.get("run_id")
     if not run_id:
-        return None
+        run_id = watched_run_id()
+        if run_id:
+            st.query_params["run_id"] = run_id
+        return run_id
     try:
         return validate_run_id(run_id)
     except ValueError:
@@ -49,6 +61,7 @@ def _start() -> None:
     except Exception as error:  # noqa: BLE001 - shown to the person by show_error, logged there if unexpected
         keep_error(PAGE, "start the run", error)
         return
+    controls.filled(run_id)
     st.query_params["run_id"] = run_id
 
 
@@ -75,12 +88,21 @@ def load_record(run_id: str) -> RunRecord | None:
     try:
         return manager.get_run(run_id)
     except RunNotFound:
+        unwatch(run_id)
         st.warning("The run in this link no longer exists (it may have been deleted). Start a new one from the "
                    "sidebar, or open another on the Runs page.", icon=":material/link_off:")
         del st.query_params["run_id"]
     except Exception as error:  # noqa: BLE001
         show_error(error, what="read the run")
     return None
+
+
+def poll_seconds(record: RunRecord) -> float | None:
+    """How often the live view polls: fast while the run is young, slower later, never once it ended."""
+    if not record.status.is_active:
+        return None
+    young = record.started_at is None or time.time() - record.started_at < YOUNG_RUN_SECONDS
+    return YOUNG_LIVE_SECONDS if young else LIVE_SECONDS
 
 
 def live_view(run_id: str) -> None:
@@ -92,16 +114,37 @@ def live_view(run_id: str) -> None:
     attempt(lambda: history.refresh(manager.metrics_since), what="read the metrics")
     views.render_run(manager, record, history, cache, key_prefix="train", live=record.status.is_active,
                      log_scale=st.session_state.get("train_log_scale", False))
-    # When the run ends during a fragment rerun, redraw the whole page once,
-    # so the Stop button turns off and the once-a-second polling stops.
-    if st.session_state.get(SEEN_STATUS_KEY) != record.status and not record.status.is_active:
-        st.session_state[SEEN_STATUS_KEY] = record.status
+    # A fragment's interval is set by the full page run: when the run grows up, stops
+    # or ends, redraw the whole page once, so the polling slows down or stops and the
+    # Stop button follows the run's state.
+    if poll_seconds(record) != st.session_state.get(POLL_KEY) \
+            or record.is_stopping != st.session_state.get(STOPPING_KEY):
         st.rerun(scope="app")
 
 
+def start_buttons(record: RunRecord | None) -> None:
+    """Train and Stop side by side in the sidebar; Stop says "Stopping…" until the worker confirms."""
+    start_column, stop_column = st.columns(2)
+    start_column.button("Train", key="train_start", type="primary", icon=":material/play_arrow:", width="stretch",
+                        on_click=_start)
+    active = record is not None and record.status.is_active
+    stopping = record is not None and record.is_stopping
+    stop_column.button("Stopping…" if stopping else "Stop", key="train_stop", icon=":material/stop:",
+                       width="stretch", disabled=not active or stopping, on_click=_stop)
+
+
 def welcome() -> None:
+    st.title("Train an autoencoder")
     st.markdown("Pick a **preset** or turn the knobs in the sidebar, then press **Train**. Training runs in a "
                 "background worker; this page shows it live, and you can leave and come back.")
+    try:
+        summary = form.describe(form.build_config(controls.dataset(), controls.values()))
+    except ValueError:  # pressing Train says what is wrong
+        summary = "the settings in the sidebar"
+    with st.container(border=True, key="train_welcome_start"):
+        st.markdown(f"**Ready to train:** {summary}")
+        # The same Train as the sidebar's, for a phone, where the sidebar starts closed.
+        st.button("Train", key="train_start_main", type="primary", icon=":material/play_arrow:", on_click=_start)
     columns = st.columns(3)
     for column, (icon, title, text) in zip(columns, (
         (":material/show_chart:", "Loss curve", "Every batch's loss, and the train and validation loss per epoch."),
@@ -113,34 +156,42 @@ def welcome() -> None:
             st.caption(text)
 
 
+def run_header(record: RunRecord) -> None:
+    """What the run is, how it trains, and a way back to its settings."""
+    config = record.config
+    title_column, toggle_column = st.columns([4, 1], vertical_alignment="bottom")
+    title_column.subheader(form.describe(config))
+    title_column.caption(f"Run `{record.run_id}` · {config.num_epochs} epochs · batch {config.batch_size} · "
+                         f"{config.optimizer} {config.learning_rate:g}")
+    with toggle_column:
+        st.toggle("Log-scale loss", key="train_log_scale")
+        if config.task == "reconstruct":
+            st.button("Use these settings", key="train_use_settings", icon=":material/tune:",
+                      on_click=controls.use_settings_of, args=(record.run_id,),
+                      help="Set the sidebar to this run's settings, to train it again or change one thing.")
+
+
 run_id = attached_run_id()
 record = load_record(run_id) if run_id else None
-active = record is not None and record.status.is_active
+if record is not None:
+    controls.fill_from(record.config, record.run_id)
 
 with st.sidebar:
     st.header("Set up a run")
     controls.render_main()
-    start_column, stop_column = st.columns(2)
-    start_column.button("Train", key="train_start", type="primary", icon=":material/play_arrow:", width="stretch",
-                        on_click=_start)
-    stop_column.button("Stop", key="train_stop", icon=":material/stop:", width="stretch", disabled=not active,
-                       on_click=_stop)
+    start_buttons(record)
     controls.render_details()
 
-st.title("Train an autoencoder")
 show_kept_errors(PAGE)
 
 if record is None:
     welcome()
 else:
     watch(record.run_id)
-    title_column, toggle_column = st.columns([4, 1], vertical_alignment="bottom")
-    title_column.subheader(form.describe(record.config))
-    title_column.caption(f"Run `{record.run_id}` · {record.config.num_epochs} epochs · batch "
-                         f"{record.config.batch_size} · {record.config.optimizer} {record.config.learning_rate:g}")
-    toggle_column.toggle("Log-scale loss", key="train_log_scale")
+    run_header(record)
     if record.status is RunStatus.FAILED and not datasets.is_available_offline(record.config.dataset):
         st.info(how_to_get(record.config.dataset), icon=":material/cloud_download:")
         offer_offline_dataset(form.key("dataset"), key_suffix="failed")
-    st.session_state[SEEN_STATUS_KEY] = record.status
-    st.fragment(live_view, run_every=LIVE_SECONDS if active else None)(record.run_id)
+    st.session_state[POLL_KEY] = poll_seconds(record)
+    st.session_state[STOPPING_KEY] = record.is_stopping
+    st.fragment(live_view, run_every=st.session_state[POLL_KEY])(record.run_id)

@@ -40,6 +40,9 @@ class FakeJobManager:
         self.errors: dict[str, BaseException] = {}
         self._lock = threading.Lock()
         self._clock = time.time() - 3600.0
+        # The real service only records a cancel request; the worker stops a moment later.
+        # False makes the fake do the same (the run shows "Stopping…" until set_status).
+        self.cancel_stops_at_once = True
 
     # --- the JobManager API -------------------------------------------------
     def submit(self, config: TrainConfig) -> str:
@@ -83,8 +86,10 @@ class FakeJobManager:
 
     def cancel(self, run_id: str) -> None:
         self._enter("cancel", run_id)
-        if self._record(run_id).status.is_active:
-            self.set_status(run_id, RunStatus.CANCELLED)
+        record = self._record(run_id)
+        if record.status.is_active:
+            self.set_status(run_id, RunStatus.CANCELLED if self.cancel_stops_at_once else record.status,
+                            cancel_requested=True)
 
     def delete(self, run_id: str) -> None:
         self._enter("delete", run_id)
@@ -104,7 +109,7 @@ class FakeJobManager:
         if record.status not in (RunStatus.INTERRUPTED, RunStatus.CANCELLED):
             raise ValueError(f"run {run_id} is {record.status.value}; only an interrupted or cancelled run "
                              "can be resumed")
-        self.set_status(run_id, RunStatus.RUNNING)
+        self.set_status(run_id, RunStatus.RUNNING, cancel_requested=False)
         return run_id
 
     def model_path(self, run_id: str) -> Path | None:

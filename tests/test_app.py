@@ -83,12 +83,24 @@ def test_widgets_offer_only_valid_values(fake: FakeJobManager) -> None:
     app = run_app()
     assert app.selectbox(key="train_arch").options == [form.ARCH_TITLES[arch] for arch in form.ARCHS]
     assert [int(option) for option in app.select_slider(key="train_latent_dim").options] == list(form.LATENT_CHOICES)
-    epochs = app.number_input(key="train_num_epochs")
-    assert (epochs.min, epochs.max) == (1, 1000)
     # A dense model has no hidden layers or conv blocks to set: those are greyed out.
     assert app.slider(key="train_hidden_layers").proto.disabled
     assert app.slider(key="train_conv_blocks").proto.disabled
     assert app.selectbox(key="train_output_activation").proto.disabled  # bce needs sigmoid
+
+
+@pytest.mark.parametrize(("key", "value", "field"), [("train_num_epochs", 5000, "num_epochs"),
+                                                     ("train_num_epochs", 0, "num_epochs"),
+                                                     ("train_seed", -1, "seed")])
+def test_an_out_of_range_number_is_refused_in_words_not_replaced(fake: FakeJobManager, key: str, value: int,
+                                                                 field: str) -> None:
+    # A number input with bounds would keep the typed value in the browser, and Train would
+    # silently use the previous one; the value reaches the config, which names the field.
+    app = run_app()
+    app.number_input(key=key).set_value(value)
+    app.button(key="train_start").click().run()
+    assert fake.submitted == []
+    assert len(app.error) == 1 and field in app.error[0].value and str(value) in app.error[0].value
 
 
 @pytest.mark.parametrize("preset", list(form.PRESETS))

@@ -13,6 +13,7 @@ from ae_core.config import ModelConfig, TrainConfig
 from ae_core.store import Checkpoint
 from ae_core.store.layout import CHECKPOINT_MODEL_FILENAME, CHECKPOINT_STATE_FILENAME
 from ae_core.training.callbacks import (BATCH_EVENTS_PER_SECOND, DIVERGED, ENCODE_BATCH, SNAPSHOT_SECONDS,
+                                        YOUNG_RUN_SECONDS, YOUNG_SNAPSHOT_SECONDS,
                                         MetricEvents, RunState, SnapshotEvents, StopOnRequestOrNaN)
 from ae_core.training.fit import EpochCheckpoint
 from ae_core.training.autoencoder import NUM_RECONSTRUCTIONS, psnr_from_mse
@@ -179,7 +180,15 @@ def test_batch_events_are_throttled_and_snapshots_come_every_few_seconds() -> No
     batches = [event for event in events if event["type"] == "batch"]
     assert 10 * BATCH_EVENTS_PER_SECOND - 1 <= len(batches) <= 10 * BATCH_EVENTS_PER_SECOND + 1
     snapshots = [event for event in events if event["type"] == "latent"]
-    assert len(snapshots) == int(10 / SNAPSHOT_SECONDS)
+    times = [event["time"] for event in snapshots]
+    # The first right after the first batch; every half second while young; then every 3 s.
+    assert snapshots[0]["step"] == 1
+    young = [t for t in times if t < YOUNG_RUN_SECONDS]
+    assert len(young) == int(YOUNG_RUN_SECONDS / YOUNG_SNAPSHOT_SECONDS)
+    assert all(later - earlier == pytest.approx(YOUNG_SNAPSHOT_SECONDS, abs=0.011)
+               for earlier, later in zip(young, young[1:]))
+    grown = [t for t in times if t >= YOUNG_RUN_SECONDS]  # at 6.01 s (half a second after 5.51 s), then 9.01 s
+    assert len(grown) == 2 and grown[1] - grown[0] == pytest.approx(SNAPSHOT_SECONDS, abs=0.011)
     assert state.step == 1000 and batches[-1]["step"] >= 1000 - 100 / BATCH_EVENTS_PER_SECOND
     assert list(batches[0]) == ["type", "epoch", "step", "loss", "time"]
     assert (batches[0]["epoch"], batches[0]["step"], batches[0]["loss"]) == (0, 1, 1.0)
@@ -224,7 +233,9 @@ def test_a_stop_request_ends_the_epoch_without_counting_or_reporting_it() -> Non
     assert state.stopped and callbacks.model.stop_training is True and state.failure is None
     # Keras still validates and ends the epoch; a NaN there does not turn the stop into a failure.
     callbacks.on_epoch_end(0, {"loss": 1.0, "val_loss": float("nan")})
-    assert len(events) == sent == 1 and state.failure is None
+    # The first batch sent its batch event and the first snapshots; nothing came after the stop.
+    assert [event["type"] for event in events] == ["batch", "reconstruction", "latent"]
+    assert len(events) == sent and state.failure is None
     assert (state.step, state.epochs_completed) == (2, 0)
 
 
@@ -271,15 +282,16 @@ def test_metric_events_send_each_good_epoch_with_its_scalar_metrics_only() -> No
 
 
 def test_snapshots_are_spaced_by_their_own_cost() -> None:
-    # Batches every 1/8 s; each snapshot takes 0.5 s, so the next waits 20 x 0.5 = 10 s, not 3.
+    # Batches every 1/8 s; each snapshot takes 0.5 s, so while the run is young the next
+    # waits 8 x 0.5 = 4 s (not 0.5), and later 20 x 0.5 = 10 s (not 3).
     clock, events = _Clock(), []
     _, callbacks = _live(events, clock, bundle=_Identity(clock, cost=0.5))
     for batch in range(200):
         clock.now += 0.125
         callbacks.on_train_batch_end(batch, {"loss": 1.0})
     latents = [event for event in events if event["type"] == "latent"]
-    assert [event["time"] for event in latents] == [3.5, 14.0, 24.5]
-    assert [event["step"] for event in latents] == [24, 104, 184]
+    assert [event["time"] for event in latents] == [0.625, 5.125, 9.625, 20.125]
+    assert [event["step"] for event in latents] == [1, 33, 65, 145]  # the clock also moves by each snapshot's cost
 
 
 def test_snapshots_follow_each_good_epoch_event_with_every_code() -> None:

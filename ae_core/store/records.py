@@ -84,7 +84,8 @@ class RunRecord:
     worker has reported them. ``result`` holds the final test metrics
     (``test_loss``, ``test_mse``, ``test_psnr``, ``seconds``,
     ``samples_per_second``) once the run has finished. ``message`` explains a
-    FAILED or INTERRUPTED run in plain words.
+    FAILED or INTERRUPTED run in plain words. ``cancel_requested`` is True once
+    someone asked to stop it (an active run is then stopping).
     """
 
     run_id: str
@@ -97,6 +98,12 @@ class RunRecord:
     message: str = ""
     progress: dict[str, Any] = field(default_factory=dict)
     result: dict[str, Any] | None = None
+    cancel_requested: bool = False
+
+    @property
+    def is_stopping(self) -> bool:
+        """Asked to stop, and not stopped yet."""
+        return self.cancel_requested and self.status.is_active
 
 
 class DamagedRun(NamedTuple):

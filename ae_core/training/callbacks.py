@@ -29,12 +29,19 @@ from ae_core.data import to_float, to_uint8
 from ae_core.training.events import Event
 
 BATCH_EVENTS_PER_SECOND = 4.0
-# Snapshots come at least this often (and at every epoch end), so that a
-# 60-second CIFAR epoch still looks live.
+# The first seconds of a run are when the pictures change most, and when a person
+# decides whether it is learning: while a run is young (its first YOUNG_RUN_SECONDS),
+# snapshots come every YOUNG_SNAPSHOT_SECONDS, the first right after the first batch
+# (the untrained model's grey guesses). Later they come at least every SNAPSHOT_SECONDS
+# (and at every epoch end), so that a 60-second CIFAR epoch still looks live.
+YOUNG_RUN_SECONDS = 6.0
+YOUNG_SNAPSHOT_SECONDS = 0.5
 SNAPSHOT_SECONDS = 3.0
-# Snapshots of a big model cost real time; spacing them at least this many
-# times their own cost keeps the live view under about 5% of training time.
+# Snapshots of a big model cost real time; spacing them at least this many times their
+# own cost keeps the live view under about 5% of training time (about 12% while young,
+# which is a few seconds of a run).
 SNAPSHOT_COST_FACTOR = 20.0
+YOUNG_COST_FACTOR = 8.0
 ENCODE_BATCH = 500
 DIVERGED = "Training diverged: try a lower learning rate, another optimizer, or less extreme settings."
 
@@ -172,10 +179,11 @@ class MetricEvents(keras.callbacks.Callback):
 class SnapshotEvents(keras.callbacks.Callback):
     """Send a ``reconstruction`` and a ``latent`` snapshot of fixed validation images.
 
-    One comes at each good epoch end (after the ``epoch`` event when ``MetricEvents``
-    is placed before this callback), and between epoch ends after a batch, at most
-    every ``SNAPSHOT_SECONDS`` and at least ``SNAPSHOT_COST_FACTOR`` times as far
-    apart as the last one took to make.
+    One comes after the first batch, at each good epoch end (after the ``epoch`` event
+    when ``MetricEvents`` is placed before this callback), and between epoch ends after
+    a batch: every ``YOUNG_SNAPSHOT_SECONDS`` while the run is young, then every
+    ``SNAPSHOT_SECONDS``, and always at least ``YOUNG_COST_FACTOR`` (young) or
+    ``SNAPSHOT_COST_FACTOR`` times as far apart as the last one took to make.
 
     Args:
         state: the run's ``RunState``, kept by a ``StopOnRequestOrNaN`` placed before this callback.
@@ -196,8 +204,8 @@ class SnapshotEvents(keras.callbacks.Callback):
         self.recon_indices, self.recon_images = recon_indices, images[recon_indices]
         self.latent_indices, self.latent_images, self.latent_labels = (
             latent_indices, images[latent_indices], labels[latent_indices])
-        self._last_snapshot = state.start_time
-        self._interval = SNAPSHOT_SECONDS
+        self._last_snapshot = -math.inf  # the first batch sends one
+        self._interval = YOUNG_SNAPSHOT_SECONDS
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if not self.state.ended_early and self.state.clock() - self._last_snapshot >= self._interval:
@@ -229,7 +237,14 @@ class SnapshotEvents(keras.callbacks.Callback):
                        "time": state.elapsed()})
         now = state.clock()
         self._last_snapshot = now
-        self._interval = max(SNAPSHOT_SECONDS, SNAPSHOT_COST_FACTOR * (now - started))
+        self._interval = snapshot_interval(now - state.start_time, now - started)
+
+
+def snapshot_interval(age: float, cost: float) -> float:
+    """Seconds until the next snapshot of a run ``age`` seconds old whose last one took ``cost`` seconds."""
+    if age < YOUNG_RUN_SECONDS:
+        return max(YOUNG_SNAPSHOT_SECONDS, YOUNG_COST_FACTOR * cost)
+    return max(SNAPSHOT_SECONDS, SNAPSHOT_COST_FACTOR * cost)
 
 
 def scalar_metrics(logs: dict) -> dict[str, float]:
