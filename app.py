@@ -17,9 +17,21 @@ from ae_lab_ui.services import friendly_message, get_manager
 st.set_page_config(page_title="Autoencoder Lab", page_icon=":material/blur_on:", layout="wide",
                    initial_sidebar_state="auto")
 
-# Small digits are drawn a few pixels wide; keep them crisp when the browser
-# scales them up for a projector.
-st.html("<style>[data-testid='stImage'] img { image-rendering: pixelated; }</style>")
+# - Small digits are drawn a few pixels wide; keep them crisp when the browser scales them
+#   up for a projector.
+# - At 1280x720 (a projector) the default top padding and metric font push the loss chart
+#   and the reconstructions below the fold, and "Finished" no longer fits its tile.
+# - The preload chart is hidden: Plotly's script loads with the first chart a page draws,
+#   which on a fresh page kept the first loss curve behind a grey skeleton for seconds.
+st.html("""<style>
+[data-testid='stImage'] img { image-rendering: pixelated; }
+[data-testid='stMainBlockContainer'] { padding-top: 3.5rem; padding-bottom: 2rem; }
+[data-testid='stMetricValue'] { font-size: 1.6rem; }
+.st-key-app_plotly_preload { display: none; }
+</style>""")
+with st.container(key="app_plotly_preload"):
+    st.plotly_chart({"data": [{"type": "scatter", "x": [0], "y": [0]}], "layout": {"height": 10}},
+                    key="app_plotly_preload_chart")
 
 try:
     get_manager()

@@ -6,18 +6,20 @@ RUNNING by the old server are marked INTERRUPTED, queued runs start training, an
 warm workers import TensorFlow, all as soon as the server is up. ``st.App`` runs this
 module's ``lifespan`` once, when the server starts and its runtime (and with it the
 shared ``st.cache_resource``) is ready, so the one job manager every session shares is
-built there.
+built there, and ``ae_lab_ui.warmup`` does the server's once-only work in the background.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 
 import streamlit as st
 
 from ae_lab_ui.services import get_manager
+from ae_lab_ui.warmup import warm_up
 
 
 @contextlib.asynccontextmanager
@@ -28,6 +30,11 @@ async def lifespan(app: st.App) -> AsyncIterator[None]:
         get_manager()
     except Exception:  # noqa: BLE001 - the pages say what is wrong; the server must still serve them
         logging.getLogger("ae_lab_ui").exception("the job manager could not start with the server")
+    else:
+        # In the background: the server answers at once, and the warm-up's work (Keras,
+        # UMAP's compile, the newest runs' models, the pixel probes) is done before most
+        # first clicks instead of during them.
+        threading.Thread(target=warm_up, name="ae-lab-warm-up", daemon=True).start()
     yield
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
+from ae_core.analysis.probe import ProbeResult
 from ae_core.config import CLASSIFIERS, TrainConfig
 from ae_core.data import DATASETS
 from ae_core.store import RunRecord, RunStatus
@@ -58,14 +59,31 @@ def confusion_of(result: Mapping[str, Any] | None) -> np.ndarray | None:
     return np.asarray(rows, dtype=np.float64).astype(np.int64)
 
 
-def table_row(title: str, record: RunRecord | None, num_features: int) -> dict[str, Any]:
-    """One row of the Classify page's table for a neural classifier, trained or not."""
+# What an empty cell of the table says: a dash, where a bare None would read as "None".
+MISSING = "—"
+
+
+def _cell(value: Any, form: str) -> str:
+    return MISSING if value is None else format(value, form)
+
+
+def probe_row(title: str, probe: ProbeResult) -> dict[str, str]:
+    """One row of the Classify page's table for a logistic-regression probe fitted here."""
+    return {"method": title, "numbers per image": _cell(probe.num_features, ","),
+            "test accuracy": _cell(probe.accuracy, ".1%"), "training images": _cell(probe.num_train, ","),
+            "test images": _cell(probe.num_test, ","), "seconds": _cell(probe.seconds, ".1f"), "run": "fitted here"}
+
+
+def table_row(title: str, record: RunRecord | None, num_features: int) -> dict[str, str]:
+    """One row of the Classify page's table for a neural classifier, trained or not (its unknowns a dash)."""
     result = (record.result or {}) if record is not None else {}
     state = "not trained yet" if record is None else "finished"
-    return {"method": title, "numbers per image": num_features, "test accuracy": result.get("test_accuracy"),
-            "training images": int(result["num_train"]) if "num_train" in result else None,
-            "test images": int(result["num_test"]) if "num_test" in result else None,
-            "seconds": round(float(result["seconds"]), 1) if "seconds" in result else None, "run": state}
+    def number(name: str, form: str) -> str:
+        return _cell(float(result[name]) if name in result else None, form)
+
+    return {"method": title, "numbers per image": _cell(num_features, ","),
+            "test accuracy": number("test_accuracy", ".1%"), "training images": number("num_train", ",.0f"),
+            "test images": number("num_test", ",.0f"), "seconds": number("seconds", ".1f"), "run": state}
 
 
 def accuracy_figure(history: MetricHistory) -> figures.Figure:

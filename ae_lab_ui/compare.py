@@ -8,7 +8,8 @@ reload, or from runs queued by hand, without the job service knowing about sweep
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ae_core.config import TrainConfig
 from ae_core.store import MetricRow, RunRecord, RunStatus
@@ -41,6 +42,27 @@ def sweep_points(members: dict[int, RunRecord]) -> tuple[list[int], list[float]]
     done = [(size, record.result["test_mse"]) for size, record in members.items()
             if record.status is RunStatus.FINISHED and record.result and record.result.get("test_mse") is not None]
     return [size for size, _ in done], [float(mse) for _, mse in done]
+
+
+def sweep_table(members: dict[int, RunRecord], status_word: Callable[[RunRecord], str]) -> list[dict[str, Any]]:
+    """The sweep's table: one row per latent size, with its state, epochs done and test MSE.
+
+    Args:
+        members: latent size -> run, as ``sweep_members`` gives them.
+        status_word: the run's state in words (``views.status_word``).
+
+    Returns:
+        Rows for ``st.dataframe``; a value not known yet is an em dash, not an empty "None".
+    """
+    rows = []
+    for size, record in members.items():
+        progress = record.progress or {}
+        done, total = progress.get("epoch"), progress.get("num_epochs") or record.config.num_epochs
+        mse = (record.result or {}).get("test_mse")
+        rows.append({"latent size": size, "status": status_word(record),
+                     "epochs": f"{done} / {total}" if done is not None else "—",
+                     "test MSE": f"{float(mse):.5f}" if mse is not None else "—"})
+    return rows
 
 
 def epoch_series(rows: Sequence[MetricRow], metric_key: str) -> tuple[list[int], list[float]]:

@@ -23,9 +23,12 @@ from ae_lab_ui.figures import CLASS_COLOURS, Figure, figure_spec, latent_figure
 
 CLICK_GRID = 40
 PICK_TRACE = "decode here"
-# Spelled out: Plotly.js knows only a few colour scales by name, and "Inferno" is not one of them
-# (plotly.py's validation, which the specs skip, is what turns the name into colours).
-INFERNO = make_colorscale(sequential.Inferno)
+# White for no error, deepening to dark red for the worst: a sequential scale whose zero is the
+# page's own colour, so only the errors catch the eye. Spelled out, because Plotly.js knows
+# few scales by name (plotly.py's validation, which the specs skip, turns names into colours).
+ERROR_COLOURS = make_colorscale(["#ffffff", *sequential.Reds[1:]])
+# The blank gaps between maps (NaN), so a white, error-free border still shows where a map ends.
+GAP_COLOUR = "#d0d0d0"
 
 
 def png_data_uri(picture: np.ndarray) -> str:
@@ -85,7 +88,7 @@ def picked_point(event: object) -> tuple[float, float] | None:
 
 
 def error_maps_figure(error_maps: np.ndarray, errors: Sequence[float], *, columns: int = 6) -> Figure:
-    """Per-pixel squared-error heatmaps, brighter where the reconstruction is worse."""
+    """Per-pixel squared-error heatmaps: white where the reconstruction is right, deeper red where it is worse."""
     count, height, width = error_maps.shape
     rows = -(-count // columns)
     # The slots after the last map, and the gaps between maps, are NaN: Plotly leaves them blank.
@@ -93,11 +96,12 @@ def error_maps_figure(error_maps: np.ndarray, errors: Sequence[float], *, column
     maps[:count, ..., 0] = error_maps
     canvas = tile(maps.reshape(rows, columns, height, width, 1), gap=1, background=np.nan)
     titles = " · ".join(f"#{rank + 1}: {error:.4f}" for rank, error in enumerate(errors))
-    trace = {"type": "heatmap", "z": canvas, "colorscale": INFERNO, "zmin": 0.0,
+    trace = {"type": "heatmap", "z": canvas, "colorscale": ERROR_COLOURS, "zmin": 0.0,
              "colorbar": {"title": {"text": "squared error"}}, "hovertemplate": "error %{z:.3f}<extra></extra>"}
     figure = figure_spec([trace], f"Per-pixel error (MSE {titles})", None, height=120 + 90 * rows,
                          margin={"l": 10, "r": 10, "t": 60, "b": 10}, xaxis={"visible": False},
-                         yaxis={"autorange": "reversed", "scaleanchor": "x", "visible": False})
+                         yaxis={"autorange": "reversed", "scaleanchor": "x", "visible": False},
+                         plot_bgcolor=GAP_COLOUR)
     figure["layout"]["title"]["font"] = {"size": 12}  # a small title: it lists every map's error
     return figure
 

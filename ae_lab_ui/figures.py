@@ -2,8 +2,9 @@
 
 Plain functions from data to a Plotly figure spec (a dict of ``data`` and
 ``layout``) or an image array, so they are tested without a browser. A live
-figure carries a ``uirevision`` tied to the run: Plotly then keeps the
-person's zoom and hidden traces while new points arrive once a second.
+figure carries a ``uirevision`` tied to the run, and the loss curve zooms through a
+slider whose window the server applies to every update (``loss_figure``), so the
+person's zoom survives the live updates.
 
 Every figure of the app is such a plain dict (``figure_spec`` gives the common
 layout), drawn by ``views.plot``: building ``plotly.graph_objects`` validates
@@ -13,6 +14,7 @@ on every live rerun.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,11 +52,15 @@ def figure_spec(traces: list[dict[str, Any]], title: str, uirevision: str | None
     return {"data": traces, "layout": {**common, **layout}}
 
 
-def loss_figure(history: MetricHistory, steps_per_epoch: int | None, *, log_scale: bool = False) -> Figure:
+def loss_figure(history: MetricHistory, steps_per_epoch: int | None, *, log_scale: bool = False,
+                window: tuple[float, float] | None = None) -> Figure:
     """Batch loss plus the per-epoch train and validation loss, against epochs.
 
-    With ``steps_per_epoch`` unknown (the run has not reported it yet) the x
-    axis is the global step instead.
+    With ``steps_per_epoch`` unknown (the run has not reported it yet) the x axis is the
+    global step instead. ``window`` (x from, x to) zooms in: the y axis then fits the
+    points inside it. The zoom is the server's, not Plotly's drag zoom: Streamlit 1.67
+    mounts a new chart whenever its data changes (streamlit/streamlit#16052), which
+    throws a drag zoom away within a second of a live update; so dragging is off.
     """
     def x_of(steps: Sequence[int]) -> list[float]:
         return [s / steps_per_epoch for s in steps] if steps_per_epoch else list(map(float, steps))
@@ -71,10 +77,24 @@ def loss_figure(history: MetricHistory, steps_per_epoch: int | None, *, log_scal
                        "y": [value for *_, value in series], "mode": "lines+markers", "name": name,
                        "line": {"width": 3, "color": colour}, "marker": {"size": 8},
                        "hovertemplate": f"{name} %{{y:.4f}}<extra></extra>"})
-    axis_title = "epoch" if steps_per_epoch else "step"
-    return figure_spec(traces, "Loss", f"loss-{history.run_id}", hovermode="x unified",
-                   xaxis={"title": {"text": axis_title}, "rangemode": "tozero"},
-                   yaxis={"title": {"text": "loss"}, "type": "log" if log_scale else "linear"})
+    xaxis: dict[str, Any] = {"title": {"text": "epoch" if steps_per_epoch else "step"}, "rangemode": "tozero"}
+    yaxis: dict[str, Any] = {"title": {"text": "loss"}, "type": "log" if log_scale else "linear"}
+    if window is not None:
+        xaxis["range"] = list(window)
+        shown = [y for trace in traces for x, y in zip(trace["x"], trace["y"])
+                 if window[0] <= x <= window[1] and (y > 0 or not log_scale)]
+        if shown:
+            yaxis["range"] = _padded_range(min(shown), max(shown), log_scale)
+    return figure_spec(traces, "Loss", f"loss-{history.run_id}", height=320, hovermode="x unified",
+                       dragmode=False, xaxis=xaxis, yaxis=yaxis)
+
+
+def _padded_range(low: float, high: float, log_scale: bool) -> list[float]:
+    """A y range around [low, high] with 5% to spare (in log10 units on a log axis, as Plotly wants)."""
+    if log_scale:
+        low, high = math.log10(low), math.log10(high)
+    spare = 0.05 * (high - low) or 0.05 * (abs(high) or 1.0)
+    return [low - spare, high + spare]
 
 
 def latent_figure(points: np.ndarray, labels: np.ndarray, indices: np.ndarray, class_names: Sequence[str],
@@ -146,7 +166,14 @@ def reconstruction_grid(snapshot: dict[str, Any], *, columns: int = 8, scale: in
     return canvas.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
+def snapshot_mse(snapshot: dict[str, Any]) -> float:
+    """The mean squared error (pixels in [0, 1]) of the snapshot's reconstructions against its originals."""
+    originals = np.asarray(snapshot["originals"], np.float32) / 255.0
+    return float(np.mean((originals - np.asarray(snapshot["reconstructions"], np.float32) / 255.0) ** 2))
+
+
 def grid_caption(snapshot: dict[str, Any]) -> str:
-    """Say what the rows of ``reconstruction_grid`` are."""
+    """Say what the rows of ``reconstruction_grid`` are, when they were taken, and how close they are."""
     middle = " · noisy input (what the model sees)" if snapshot.get("inputs") is not None else ""
-    return f"Rows: original{middle} · reconstruction — epoch {snapshot.get('epoch', 0)}, step {snapshot.get('step', 0)}"
+    return (f"Rows: original{middle} · reconstruction — epoch {snapshot.get('epoch', 0)}, "
+            f"step {snapshot.get('step', 0)} · MSE {snapshot_mse(snapshot):.4f}")

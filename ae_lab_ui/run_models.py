@@ -4,11 +4,16 @@ Loading a ``.keras`` file takes about a second and encoding a 2,000-point map te
 milliseconds, so both are cached with ``st.cache_resource`` keyed by the model file's
 path *and* modification time: a resumed run that writes a new model is loaded afresh.
 The models are only used for light inference (decoding a few images); training never
-happens in the server process.
+happens in the server process. ``warmup.warm_up`` fills these caches for the newest runs
+when the server starts.
+
+A page lists the runs once per page run; ``watch_runs`` takes in a run that starts,
+stops or finishes while the page is open, by polling only the active runs' statuses.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +22,13 @@ import streamlit as st
 
 from ae_core.config import TrainConfig
 from ae_core.data import load_dataset
-from ae_core.errors import AELabError
+from ae_core.errors import AELabError, RunNotFound
 from ae_core.store import RunRecord, RunStatus
-from ae_lab_ui.services import JobService
+from ae_lab_ui.services import JobService, attempt
 
 MAP_POINTS = 2000
+# How often a page asks whether its active runs have changed state (one cheap read per run).
+WATCH_SECONDS = 2.0
 
 
 class NoModelYet(AELabError):
@@ -40,13 +47,73 @@ class MapData:
     points: np.ndarray
 
 
-def explorable(runs: list[RunRecord]) -> list[RunRecord]:
-    """Autoencoder runs worth opening: finished ones, and ones still training (their last checkpoint).
+def explorable(runs: list[RunRecord], has_model: Callable[[str], bool] = lambda run_id: True) -> list[RunRecord]:
+    """Autoencoder runs worth opening: finished ones, ones still training, and stopped ones that saved a model.
 
-    Classifier runs are left out: they have no decoder and no latent space to explore.
+    Classifier runs are left out: they have no decoder and no latent space to explore. A run
+    still training is listed before its first epoch ends (the page says its model is on the
+    way); a stopped one only if ``has_model(run_id)``, since it will never write one.
+
+    Args:
+        runs: the runs, newest first.
+        has_model: whether a run has a final model or an epoch checkpoint (asked of stopped runs only).
+
+    Returns:
+        The runs to offer, in the order given.
     """
+    stopped = (RunStatus.CANCELLED, RunStatus.INTERRUPTED)
     return [record for record in runs if record.config.task == "reconstruct"
-            and record.status in (RunStatus.FINISHED, RunStatus.RUNNING, RunStatus.CANCELLED, RunStatus.INTERRUPTED)]
+            and (record.status in (RunStatus.FINISHED, RunStatus.RUNNING)
+                 or record.status in stopped and has_model(record.run_id))]
+
+
+def state_of(record: RunRecord) -> tuple[RunStatus, bool]:
+    """What a run picker's label says of a run's state: its status, and whether it is stopping."""
+    return record.status, record.is_stopping
+
+
+def states(manager: JobService, run_ids: Sequence[str]) -> tuple[tuple[RunStatus, bool] | None, ...]:
+    """The current ``state_of`` each run (None for one deleted meanwhile), one cheap read each.
+
+    Raises:
+        Whatever ``get_run`` raises but ``RunNotFound``.
+    """
+    found = []
+    for run_id in run_ids:
+        try:
+            found.append(state_of(manager.get_run(run_id)))
+        except RunNotFound:
+            found.append(None)
+    return tuple(found)
+
+
+def rerun_when_changed(seen: Hashable, read: Callable[[], Hashable], *, every: float = WATCH_SECONDS) -> None:
+    """Poll ``read()`` every ``every`` seconds from a small fragment; redraw the whole page once it differs from ``seen``.
+
+    The redraw runs the page afresh, which decides again whether anything still needs
+    watching: polling stops when nothing is active.
+    """
+    def check() -> None:
+        fresh = attempt(read, what="check the runs")
+        if fresh is not None and fresh != seen:
+            st.rerun(scope="app")
+
+    st.fragment(check, run_every=every)()
+
+
+def watch_runs(manager: JobService, runs: Sequence[RunRecord]) -> bool:
+    """While any of ``runs`` is queued or training, redraw the page when one of them changes state.
+
+    So a run picker takes in a run that finishes (or starts, or stops) while the page is open.
+
+    Returns:
+        Whether anything is watched (some run is active).
+    """
+    active = [record for record in runs if record.status.is_active]
+    if active:
+        ids = [record.run_id for record in active]
+        rerun_when_changed(tuple(state_of(record) for record in active), lambda: states(manager, ids))
+    return bool(active)
 
 
 def model_file(manager: JobService, run_id: str) -> Path:

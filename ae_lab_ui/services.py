@@ -80,7 +80,9 @@ def friendly_message(error: BaseException) -> str:
     if isinstance(error, AELabError):
         return str(error)
     if isinstance(error, ValueError):
-        return f"That setting is not allowed: {error}"
+        # A refused setting, upload or request says what is wrong in its own sentence (its field
+        # name first, as written, so no capital letter is added).
+        return str(error)
     return ("Something unexpected went wrong, and the details are in the server's log. "
             f"({type(error).__name__}: {error})")
 
@@ -114,7 +116,8 @@ def show_error(error: BaseException, *, what: str) -> None:
         LOGGER.error("could not %s", what, exc_info=error)
     st.error(f"Could not {what}. {friendly_message(error)}", icon=":material/error:")
     if isinstance(error, DatasetUnavailable):
-        offer_offline_dataset("train_dataset", key_suffix="error")
+        # One button per action: two missing-dataset errors on one page must not share a key.
+        offer_offline_dataset("train_dataset", key_suffix=f"error_{what}")
 
 
 def _kept_key(page: str) -> str:

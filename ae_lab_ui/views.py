@@ -137,13 +137,35 @@ def render_status(record: RunRecord, history: MetricHistory | None) -> None:
         st.info("This run was stopped before the end.", icon=":material/stop_circle:")
 
 
-def render_loss(record: RunRecord, history: MetricHistory, *, key_prefix: str, log_scale: bool = False) -> None:
+def render_loss(record: RunRecord, history: MetricHistory, *, key_prefix: str) -> None:
+    """The loss curve, with its log-scale toggle and zoom above it."""
     with st.container(key=f"{key_prefix}_loss_curve"):
         if not history.num_points:
             st.info("The loss curve starts with the first batches.", icon=":material/show_chart:")
             return
         steps_per_epoch = (record.progress or {}).get("steps_per_epoch")
-        plot(figures.loss_figure(history, steps_per_epoch, log_scale=log_scale), key=f"{key_prefix}_loss_chart")
+        with st.container(horizontal=True, vertical_alignment="center", key=f"{key_prefix}_loss_controls"):
+            log_scale = st.toggle("Log scale", key=f"{key_prefix}_log_scale")
+            window = zoom_window(record, steps_per_epoch, key_prefix=key_prefix)
+        plot(figures.loss_figure(history, steps_per_epoch, log_scale=log_scale, window=window),
+             key=f"{key_prefix}_loss_chart")
+
+
+def zoom_window(record: RunRecord, steps_per_epoch: int | None, *, key_prefix: str) -> tuple[float, float] | None:
+    """The loss curve's zoom: a slider over the run's epochs, in a popover (None while it shows them all).
+
+    A widget keeps its value through every live update, which a drag zoom in Streamlit
+    1.67 does not (see ``figures.loss_figure``). One slider per run, so a new run starts whole.
+    """
+    if not steps_per_epoch:
+        return None
+    num_epochs = float(record.config.num_epochs)
+    with st.popover("Zoom", icon=":material/zoom_in:"):
+        low, high = st.slider("Epochs shown", 0.0, num_epochs, (0.0, num_epochs), step=num_epochs / 100,
+                              key=f"{key_prefix}_loss_zoom_{record.run_id}", format="%.1f",
+                              help="Drag either end to look closely at part of the curve; the zoom stays while "
+                                   "the run trains.")
+    return None if (low, high) == (0.0, num_epochs) else (low, high)
 
 
 def render_reconstructions(snapshot: dict[str, Any] | None, *, key_prefix: str) -> None:
@@ -189,20 +211,20 @@ def render_latent(record: RunRecord, snapshot: dict[str, Any] | None, cache: Pro
 
 
 def render_run(manager: JobService, record: RunRecord, history: MetricHistory, cache: ProjectionCache, *,
-               key_prefix: str, live: bool, log_scale: bool = False) -> None:
+               key_prefix: str, live: bool) -> None:
     """Status, loss curve, reconstructions and latent map of one run (accuracy and confusion for a classifier)."""
     render_status(record, history)
     if record.config.task == "classify":
         left, right = st.columns(2, gap="large")
         with left:
-            render_loss(record, history, key_prefix=key_prefix, log_scale=log_scale)
+            render_loss(record, history, key_prefix=key_prefix)
         with right:
             classify_views.render_accuracy(history, key_prefix=key_prefix)
         classify_views.render_confusion(record, key_prefix=key_prefix)
         return
     left, right = st.columns([3, 2], gap="large")
     with left:
-        render_loss(record, history, key_prefix=key_prefix, log_scale=log_scale)
+        render_loss(record, history, key_prefix=key_prefix)
     with right:
         snapshot = attempt(lambda: manager.latest_snapshot(record.run_id, "reconstruction"),
                            what="read the reconstructions")

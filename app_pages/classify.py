@@ -1,8 +1,9 @@
 """Classify page: do a trained autoencoder's codes help classify images? Four answers side by side.
 
-The two logistic-regression probes (raw pixels, and the run's codes) are fitted here on
-a fixed sample of the run's data (at most 5,000 training and 2,000 test images) in a few
-seconds, and cached per model file. The two neural classifiers (the reference CNN, and
+The two logistic-regression probes (raw pixels, and the run's codes) are fitted on a fixed
+sample of the run's data (at most 5,000 training and 2,000 test images) and kept on disk
+(``ae_core.analysis.probe``): the server's warm-up fits the pixel probes, and the code probes
+of the newest runs, before anyone asks. The two neural classifiers (the reference CNN, and
 the run's encoder with a dense head, fine-tuned) train for minutes, so they are
 submitted to the job service as classifier runs and watched live here, like the Train
 page watches an autoencoder; their finished results fill the rest of the table.
@@ -10,40 +11,20 @@ page watches an autoencoder; their finished results fill the rest of the table.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-from ae_core.analysis import CLASSIFY_TITLES, ProbeResult, fit_probes
+from ae_core.analysis import CLASSIFY_TITLES
+from ae_core.analysis.probe import code_probe, pixel_probe
 from ae_core.config import AUGMENTATIONS, CLASSIFIERS
-from ae_core.data import DATASETS, Splits, load_dataset
+from ae_core.data import DATASETS
 from ae_core.store import RunStatus
 from ae_lab_ui import classify_views, form, run_models, views
 from ae_lab_ui.history import MetricHistory, ProjectionCache
 from ae_lab_ui.services import attempt, get_manager, keep_error, show_kept_errors
 
-# A fixed sample keeps the probes to seconds; both probes fit and score the same images.
-PROBE_OPTIONS = {"train_limit": 5000, "test_limit": 2000, "max_iter": 200}
 LIVE_SECONDS = 1.0
-SEEN_KEY = "classify_seen_active"
+POLL_KEY = "classify_live_polling"
 AUGMENT_TITLES = {"crop": "random crop", "flip": "horizontal flip", "rotate": "small rotation"}
-
-
-def _splits(dataset: str, grayscale: bool) -> Splits:
-    return load_dataset(dataset, validation_fraction=0.0, grayscale=grayscale, download=False)
-
-
-@st.cache_resource(max_entries=4, show_spinner="Fitting logistic regression on the pixels (once per dataset)…")
-def pixel_probe(dataset: str, grayscale: bool) -> ProbeResult:
-    """The pixel probe depends on the data only, so every run of a dataset shares it."""
-    return fit_probes(_splits(dataset, grayscale), probes=("pixels",), **PROBE_OPTIONS)["pixels"]
-
-
-@st.cache_resource(max_entries=8, show_spinner="Fitting logistic regression on the codes…")
-def code_probe(path: str, mtime: float, dataset: str, grayscale: bool) -> ProbeResult:
-    """The code probe of one model file, on the same images as the pixel probe."""
-    bundle = run_models.load_bundle(Path(path))
-    return fit_probes(_splits(dataset, grayscale), bundle, probes=("codes",), **PROBE_OPTIONS)["codes"]
 
 
 def _start(source_id: str) -> None:
@@ -75,10 +56,9 @@ def live_classifiers(source_id: str) -> None:
             attempt(lambda: history.refresh(manager.metrics_since), what="read the metrics")
             views.render_run(manager, record, history, ProjectionCache(), key_prefix=f"classify_{kind}",
                              live=record.status.is_active)
-    active = any(record.status.is_active for record in shown.values())
-    # When a classifier finishes, redraw the whole page once so the table takes in its result.
-    if st.session_state.get(SEEN_KEY) and not active:
-        st.session_state[SEEN_KEY] = False
+    # A fragment's interval is set by the full page run: when a classifier starts or ends, redraw
+    # the whole page once, so the polling starts or stops and the table takes in its result.
+    if any(record.status.is_active for record in shown.values()) != st.session_state.get(POLL_KEY):
         st.rerun(scope="app")
 
 
@@ -91,34 +71,33 @@ show_kept_errors("classify")
 runs = attempt(manager.list_runs, what="list the runs")
 finished = {record.run_id: record for record in runs or []
             if record.status is RunStatus.FINISHED and record.config.task == "reconstruct"}
+# The picker takes in autoencoder runs that finish while the page is open.
+run_models.watch_runs(manager, [record for record in runs or [] if record.config.task == "reconstruct"])
 if not finished:
     if runs is not None:
         st.info("Finish a run on the Train page first; its codes are what gets tested here.",
                 icon=":material/model_training:")
     st.stop()
 
-run_id = st.selectbox("Autoencoder run", list(finished), format_func=lambda rid: form.describe(finished[rid].config),
+run_id = st.selectbox("Autoencoder run", list(finished), format_func=lambda rid: views.run_label(finished[rid]),
                       key="classify_run")
 config = finished[run_id].config
 spec = DATASETS[config.dataset]
 path = attempt(lambda: run_models.model_file(manager, run_id), what="find the run's model")
 probes = None
 if path is not None:
-    probes = attempt(lambda: {"pixels": pixel_probe(config.dataset, config.grayscale),
-                              "codes": code_probe(str(path), path.stat().st_mtime, config.dataset, config.grayscale)},
-                     what="fit the probes")
+    with st.spinner("Fitting logistic regression on the pixels and on the codes (once per run)…"):
+        probes = attempt(lambda: {"pixels": pixel_probe(config.dataset, config.grayscale),
+                                  "codes": code_probe(config.dataset, config.grayscale, path,
+                                                      load=run_models.load_bundle)}, what="fit the probes")
 related = classify_views.related_runs(runs or [], finished[run_id])
 trained = classify_views.newest(related, finished=True)
 if probes:
     pixels, codes = probes["pixels"], probes["codes"]
-    table = [{"method": CLASSIFY_TITLES[name], "numbers per image": probe.num_features,
-              "test accuracy": probe.accuracy, "training images": probe.num_train, "test images": probe.num_test,
-              "seconds": round(probe.seconds, 1), "run": "fitted here"} for name, probe in probes.items()]
+    table = [classify_views.probe_row(CLASSIFY_TITLES[name], probe) for name, probe in probes.items()]
     table += [classify_views.table_row(CLASSIFY_TITLES[kind], trained.get(kind), pixels.num_features)
               for kind in CLASSIFY_TITLES if kind in CLASSIFIERS]
-    st.dataframe(table, hide_index=True, key="classify_table",
-                 column_config={"test accuracy": st.column_config.ProgressColumn(format="percent", min_value=0,
-                                                                                  max_value=1)})
+    st.dataframe(table, hide_index=True, key="classify_table")
     gap = codes.accuracy - pixels.accuracy
     st.markdown(f"The {codes.num_features}-number codes score **{codes.accuracy:.1%}**, the {pixels.num_features} "
                 f"pixels **{pixels.accuracy:.1%}** ({gap:+.1%}), on {pixels.num_train:,} training and "
@@ -149,6 +128,7 @@ with st.container(border=True, key="classify_form"):
     st.button("Train this classifier", key="classify_start", type="primary", icon=":material/play_arrow:",
               on_click=_start, args=(run_id,))
 
-active = any(record.status.is_active for record in related)
-st.session_state[SEEN_KEY] = active
-st.fragment(live_classifiers, run_every=LIVE_SECONDS if active else None)(run_id)
+# Read after the form's callback: a classifier just submitted is active, so the live view polls at once.
+st.session_state[POLL_KEY] = any(record.status.is_active for record in classify_views.newest(related, finished=False)
+                                 .values())
+st.fragment(live_classifiers, run_every=LIVE_SECONDS if st.session_state[POLL_KEY] else None)(run_id)

@@ -3,7 +3,8 @@
 Side by side: the loss curves share one set of axes, the same test images are
 reconstructed by every model, and each run's latent map sits in its own column. The
 sweep queues one config at latent sizes 2 to 64 through the job service and plots test
-MSE against latent size as the runs finish (refreshing every two seconds meanwhile).
+MSE against latent size as the runs finish: while any of its runs is queued or training, a
+fragment re-reads just those runs every two seconds, and stops once none is.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import streamlit as st
 
 from ae_core import analysis
 from ae_core.analysis import METHOD_TITLES
-from ae_core.data import DATASETS, fixed_sample
+from ae_core.data import DATASETS, datasets, fixed_sample
 from ae_core.store import RunRecord, RunStatus
 from ae_lab_ui import compare, explore_figures, figures, form, run_models, views
-from ae_lab_ui.services import attempt, get_manager
+from ae_lab_ui.services import attempt, get_manager, how_to_get
 
 REFRESH_SECONDS = 2.0
 NUM_IMAGES = 8
@@ -28,11 +29,11 @@ if runs is None:
 # Classifier runs have no decoder or latent space, so only autoencoder runs are compared here.
 runs = [record for record in runs if record.config.task == "reconstruct"]
 by_id = {record.run_id: record for record in runs}
+run_models.watch_runs(manager, runs)  # the pickers take in runs that finish while the page is open
 
 
 def label(run_id: str) -> str:
-    record = by_id[run_id]
-    return f"{form.describe(record.config)} · {views.status_word(record)}"
+    return views.run_label(by_id[run_id])
 
 
 def side_by_side(chosen: list[RunRecord]) -> None:
@@ -55,13 +56,17 @@ def side_by_side(chosen: list[RunRecord]) -> None:
             result = record.result or {}
             if "test_mse" in result:
                 st.caption(f"test MSE {result['test_mse']:.5f} · PSNR {result.get('test_psnr', float('nan')):.1f} dB")
+            if not datasets.is_available_offline(record.config.dataset):
+                # Said once per run in words, not as one error per picture (each would offer the same button).
+                st.info(how_to_get(record.config.dataset), icon=":material/cloud_download:")
+                continue
             path = attempt(lambda: run_models.model_file(manager, record.run_id), what="find the run's model")
             bundle = attempt(lambda: run_models.load_bundle(path), what="load the model") if path else None
             if bundle is None:
                 continue
-            if len(shapes) == 1:
-                images, _ = run_models.test_split(record.config)
-                images = images[fixed_sample(len(images), NUM_IMAGES, seed=7)]
+            split = attempt(lambda: run_models.test_split(record.config), what="load the test images")
+            if split is not None and len(shapes) == 1:
+                images = split[0][fixed_sample(len(split[0]), NUM_IMAGES, seed=7)]
                 snapshot = {"originals": images, "reconstructions": analysis.reconstruct(bundle, images)}
                 st.image(figures.reconstruction_grid(snapshot, columns=8), caption="originals above reconstructions",
                          output_format="PNG", width="stretch")
@@ -77,18 +82,25 @@ def side_by_side(chosen: list[RunRecord]) -> None:
         st.info("These runs use different datasets, so there are no common test images to reconstruct.")
 
 
-def sweep_status(base: RunRecord) -> None:
-    """The sweep's runs and test MSE against latent size; a fragment refreshes it while runs train."""
-    fresh = attempt(manager.list_runs, what="list the runs") or []
-    members = compare.sweep_members(fresh, base.config)
+def sweep_status(member_ids: dict[int, str], polling: bool) -> None:
+    """The sweep's runs and test MSE against latent size, from one cheap read per run.
+
+    A fragment's interval is set by the full page run: when the sweep's runs stop (or start)
+    being active, the whole page is redrawn once, so the polling stops (or starts).
+    """
+    members = {}
+    for size, run_id in member_ids.items():
+        record = attempt(lambda: manager.get_run(run_id), what=f"read the run of latent size {size}")
+        if record is not None:
+            members[size] = record
     sizes, mse = compare.sweep_points(members)
     if sizes:
         views.plot(explore_figures.sweep_figure(sizes, mse), key="compare_sweep_chart")
     else:
         st.info("Test MSE appears here as the sweep's runs finish.", icon=":material/hourglass_top:")
-    st.dataframe([{"latent size": size, "status": views.status_word(record),
-                   "test MSE": (record.result or {}).get("test_mse")} for size, record in members.items()],
-                 hide_index=True, key="compare_sweep_table")
+    st.dataframe(compare.sweep_table(members, views.status_word), hide_index=True, key="compare_sweep_table")
+    if any(record.status.is_active for record in members.values()) != polling:
+        st.rerun(scope="app")
 
 
 tab_side, tab_sweep = st.tabs(["Side by side", "Latent-size sweep"])
@@ -120,5 +132,10 @@ with tab_sweep:
                   and attempt(lambda: manager.submit(config), what=f"queue latent size {size}")]
         st.success(f"Queued latent sizes {', '.join(map(str, queued))}." if queued
                    else "Every latent size of this sweep has a run already.")
-    active = any(record.status.is_active for record in compare.sweep_members(runs, base.config).values())
-    st.fragment(run_every=REFRESH_SECONDS if active else None)(sweep_status)(base)
+        # Read again: the runs just queued are active, so the sweep's status polls from now on.
+        runs = [record for record in attempt(manager.list_runs, what="list the runs") or runs
+                if record.config.task == "reconstruct"]
+    members = compare.sweep_members(runs, base.config)
+    active = any(record.status.is_active for record in members.values())
+    st.fragment(sweep_status, run_every=REFRESH_SECONDS if active else None)(
+        {size: record.run_id for size, record in members.items()}, active)

@@ -12,30 +12,47 @@ import streamlit as st
 
 from ae_core import analysis
 from ae_core.data import DATASETS, MAX_UPLOAD_BYTES, fit_to_shape, load_upload, tile
-from ae_lab_ui import explore_figures, form, run_models, views
+from ae_lab_ui import explore_figures, run_models, views
 from ae_lab_ui.services import attempt, get_manager
 
 MAX_SLIDER_DIMS = 16
 
 st.title("Explore a trained model")
 manager = get_manager()
-runs = attempt(lambda: run_models.explorable(manager.list_runs()), what="list the runs")
+listed = attempt(manager.list_runs, what="list the runs")
+autoencoders = [record for record in listed or [] if record.config.task == "reconstruct"]
+runs = attempt(lambda: run_models.explorable(autoencoders, lambda rid: manager.latest_model_path(rid) is not None),
+               what="find the runs' models") if listed is not None else None
 if not runs:
     if runs is not None:
         st.info("Train a model first: a finished autoencoder run (or one past its first epoch) can be explored "
                 "here. Classifier runs are not listed: they have no latent space.",
                 icon=":material/travel_explore:")
+        run_models.watch_runs(manager, autoencoders)
     st.stop()
 
 by_id = {record.run_id: record for record in runs}
 wanted = st.query_params.get("run_id")
+if wanted is not None and wanted not in by_id:
+    # A link to a run that is gone, or has nothing to explore: say so, rather than quietly showing another.
+    st.warning(f"The run in this link ({wanted[:12]}) is not here or has no model to explore; showing the newest "
+               "run that has one instead.", icon=":material/link_off:")
 run_id = st.selectbox("Run", list(by_id), index=list(by_id).index(wanted) if wanted in by_id else 0, key="explore_run",
-                      format_func=lambda rid: f"{form.describe(by_id[rid].config)} · {views.status_word(by_id[rid])}")
+                      format_func=lambda rid: views.run_label(by_id[rid]))
 st.query_params["run_id"] = run_id
+run_models.watch_runs(manager, autoencoders)  # the picker takes in runs that finish while the page is open
 record = by_id[run_id]
 config, spec = record.config, DATASETS[record.config.dataset]
-path = attempt(lambda: run_models.model_file(manager, run_id), what="find the run's model")
-bundle = attempt(lambda: run_models.load_bundle(path), what="load the model") if path else None
+path = attempt(lambda: manager.latest_model_path(run_id), what="find the run's model")
+if path is None:
+    if record.status.is_active:
+        st.info("This run has no saved model yet: the first one is written when its first epoch ends, and this "
+                "page opens it then by itself.", icon=":material/hourglass_top:")
+        run_models.rerun_when_changed(False, lambda: manager.latest_model_path(run_id) is not None)
+    else:
+        st.info("This run saved no model, so there is nothing to explore in it.", icon=":material/inventory_2:")
+    st.stop()
+bundle = attempt(lambda: run_models.load_bundle(path), what="load the model")
 data = attempt(lambda: run_models.map_data(path, config), what="encode the test images") if bundle else None
 if data is None:
     st.stop()
@@ -110,7 +127,9 @@ with tab_yours:
                 f"{spec.image_shape[0]}x{spec.image_shape[1]} {'grayscale' if config.image_shape[2] == 1 else 'colour'}.")
     mnist_style = st.checkbox("MNIST style: light ink on black, centred", value=config.image_shape[2] == 1,
                               key="explore_mnist_style", help="Inverts a dark-on-light picture and centres the ink.")
-    upload = st.file_uploader("Image", type=["png", "jpg", "jpeg"], key="explore_upload")
+    # The uploader's own limit, so the browser says the same as the line above whatever config the server read.
+    upload = st.file_uploader("Image", type=["png", "jpg", "jpeg"], key="explore_upload",
+                              max_upload_size=MAX_UPLOAD_BYTES // 1024 // 1024)
     image = None
     if upload is not None:
         image = attempt(lambda: load_upload(upload.getvalue(), config.image_shape, mnist_style=mnist_style),
@@ -154,3 +173,5 @@ with tab_errors:
                 new_id = attempt(lambda: manager.submit(config.replace(exclude_class=held)), what="start the run")
                 if new_id:
                     st.success("Queued. It appears in the run list above once its first epoch ends.")
+                    queued = attempt(lambda: manager.get_run(new_id), what="read the new run")
+                    run_models.watch_runs(manager, [queued] if queued else [])

@@ -112,8 +112,7 @@ def live_view(run_id: str) -> None:
         return
     history, cache = _view(run_id)
     attempt(lambda: history.refresh(manager.metrics_since), what="read the metrics")
-    views.render_run(manager, record, history, cache, key_prefix="train", live=record.status.is_active,
-                     log_scale=st.session_state.get("train_log_scale", False))
+    views.render_run(manager, record, history, cache, key_prefix="train", live=record.status.is_active)
     # A fragment's interval is set by the full page run: when the run grows up, stops
     # or ends, redraw the whole page once, so the polling slows down or stops and the
     # Stop button follows the run's state.
@@ -159,16 +158,14 @@ def welcome() -> None:
 def run_header(record: RunRecord) -> None:
     """What the run is, how it trains, and a way back to its settings."""
     config = record.config
-    title_column, toggle_column = st.columns([4, 1], vertical_alignment="bottom")
+    title_column, button_column = st.columns([4, 1], vertical_alignment="center")
     title_column.subheader(form.describe(config))
     title_column.caption(f"Run `{record.run_id}` · {config.num_epochs} epochs · batch {config.batch_size} · "
                          f"{config.optimizer} {config.learning_rate:g}")
-    with toggle_column:
-        st.toggle("Log-scale loss", key="train_log_scale")
-        if config.task == "reconstruct":
-            st.button("Use these settings", key="train_use_settings", icon=":material/tune:",
-                      on_click=controls.use_settings_of, args=(record.run_id,),
-                      help="Set the sidebar to this run's settings, to train it again or change one thing.")
+    if config.task == "reconstruct":
+        button_column.button("Use these settings", key="train_use_settings", icon=":material/tune:",
+                             on_click=controls.use_settings_of, args=(record.run_id,),
+                             help="Set the sidebar to this run's settings, to train it again or change one thing.")
 
 
 run_id = attached_run_id()

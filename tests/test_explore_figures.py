@@ -48,7 +48,10 @@ def test_error_figures_show_every_map_and_class() -> None:
     assert heat.shape == (3 * 5 - 1, 3 * 6 - 1)
     assert np.count_nonzero(~np.isnan(heat)) == maps.size
     np.testing.assert_array_equal(heat[5:9, 6:11], maps[4])
-    assert figure["data"][0]["colorscale"][0] == [0.0, "#000004"]  # Inferno spelled out: Plotly.js has no such name
+    # Sequential and spelled out (Plotly.js knows few scales by name): no error is white, the worst deep red.
+    scale = figure["data"][0]["colorscale"]
+    assert scale[0] == [0.0, "#ffffff"] and scale[-1][0] == 1.0 and figure["data"][0]["zmin"] == 0.0
+    assert figure["layout"]["plot_bgcolor"] != "#ffffff"  # the gaps between maps stay visible
     histogram = explore_figures.error_histogram({0: np.array([0.1, 0.2]), 1: np.array([]), 2: np.array([0.3])},
                                                 ["a", "b", "c"], held_out=2)
     assert [trace["name"] for trace in histogram["data"]] == ["a", "c (never trained on)"]
@@ -70,3 +73,16 @@ def test_sweep_figure_plots_mse_against_latent_size(sizes) -> None:
     figure = explore_figures.sweep_figure(sizes, [0.1 / size for size in sizes])
     assert list(figure["data"][0]["x"]) == list(sizes) and figure["layout"]["xaxis"]["type"] == "log"
     go.Figure(figure)
+
+
+def test_the_error_scale_grows_more_intense_with_the_error() -> None:
+    from plotly.colors import unlabel_rgb, hex_to_rgb
+
+    def rgb(colour: str) -> tuple[float, ...]:
+        return tuple(hex_to_rgb(colour)) if colour.startswith("#") else tuple(unlabel_rgb(colour))
+
+    # Each step of the scale is darker than the one before: more error, more ink.
+    brightness = [sum(rgb(colour)) for _, colour in explore_figures.ERROR_COLOURS]
+    assert brightness == sorted(brightness, reverse=True) and len(set(brightness)) == len(brightness)
+    positions = [position for position, _ in explore_figures.ERROR_COLOURS]
+    assert positions[0] == 0.0 and positions[-1] == 1.0

@@ -13,11 +13,22 @@ from streamlit.testing.v1 import AppTest
 from ae_core.config import ModelConfig, TrainConfig
 from ae_core.models.zoo import build_autoencoder, save_autoencoder
 from ae_core.store.records import RunStatus
-from ae_lab_ui import figures
+from ae_lab_ui import figures, views
 from tests.fake_jobs import FakeJobManager
+from tests.fragment_spy import FragmentSpy, fragments  # noqa: F401 - the fixture
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "classify.py")
 
+
+@pytest.fixture(scope="module")
+def probe_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One store home for this module's tests: the pixel probe is fitted once and then read from its cache."""
+    return tmp_path_factory.mktemp("classify_home")
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(monkeypatch: pytest.MonkeyPatch, probe_home: Path) -> None:
+    monkeypatch.setenv("AE_LAB_HOME", str(probe_home))
 
 
 
@@ -38,11 +49,15 @@ def test_the_probes_of_a_run_are_tabled_with_a_confusion_matrix(fake: FakeJobMan
     assert not app.exception and not app.error, [item.value for item in app.error]
     table = app.dataframe[0].value
     # Four methods; the two neural classifiers read the pixels too, and are not trained yet.
-    assert list(table["numbers per image"]) == [784, 12, 784, 784]
+    assert list(table["numbers per image"]) == ["784", "12", "784", "784"]
     assert list(table["run"]) == ["fitted here", "fitted here", "not trained yet", "not trained yet"]
     # The sample's 1,000 test images, all scored; pixels alone read digits far above chance.
-    assert table["test accuracy"][0] > 0.8 and 0.0 < table["test accuracy"][1] <= 1.0
-    assert table["test accuracy"][2:].isna().all()
+    accuracy = [float(cell.rstrip("%")) / 100 for cell in table["test accuracy"][:2]]
+    assert accuracy[0] > 0.8 and 0.0 < accuracy[1] <= 1.0
+    assert list(table["test images"][:2]) == ["1,000", "1,000"]
+    # What is not known yet is a dash, never a grey "None".
+    assert list(table["test accuracy"][2:]) == ["—", "—"] and list(table["seconds"][2:]) == ["—", "—"]
+    assert app.selectbox(key="classify_run").options == [views.run_label(fake.runs[run_id])]
     assert group(app, "classify_confusion_of").options == ["raw pixels → logistic regression",
                                                  "autoencoder codes → logistic regression"]
     chart = app.get("plotly_chart")[0].proto
@@ -69,11 +84,14 @@ def finished_autoencoder(fake: FakeJobManager, tmp_path: Path) -> str:
     return run_id
 
 
-def test_the_form_submits_both_classifiers_through_the_job_service(fake: FakeJobManager, tmp_path: Path) -> None:
+def test_the_form_submits_both_classifiers_through_the_job_service(fake: FakeJobManager, tmp_path: Path,
+                                                                   fragments: FragmentSpy) -> None:
     source = finished_autoencoder(fake, tmp_path)
     app = AppTest.from_file(PAGE, default_timeout=120).run()
     assert not app.exception and not app.error
     assert "No classifier has been trained" in app.info[0].value
+    assert fragments.intervals("live_classifiers") == [None]  # nothing trains: no polling
+    fragments.clear()
     app.number_input(key="classify_epochs").set_value(3)
     app.selectbox(key="classify_batch_size").set_value(128)
     app.selectbox(key="classify_train_limit").set_value(2000)
@@ -84,8 +102,9 @@ def test_the_form_submits_both_classifiers_through_the_job_service(fake: FakeJob
     assert (cnn.task, cnn.classifier, cnn.num_epochs, cnn.batch_size, cnn.train_limit, cnn.augment, cnn.dataset) \
         == ("classify", "cnn", 3, 128, 2000, ("crop", "rotate"), "mnist_sample")
     assert cnn.source_run_id is None
-    # The new run is watched live: queued for now.
+    # The new run is watched live: queued for now, and polled from the page run the button made.
     assert "Waiting for a free worker" in " ".join(item.value for item in app.info)
+    assert fragments.intervals("live_classifiers") == [1.0]
     group(app, "classify_kind").set_value("encoder_head").run()
     app.selectbox(key="classify_train_limit").set_value(0)
     app.button(key="classify_start").click().run()
@@ -120,8 +139,8 @@ def test_a_training_classifier_is_live_and_a_finished_one_joins_the_table(fake: 
     app.run()
     assert not app.exception and not app.error
     table = app.dataframe[0].value
-    assert table["test accuracy"][3] == pytest.approx(0.97) and table["run"][3] == "finished"
-    assert table["training images"][3] == 5000 and table["test images"][3] == 1000
+    assert table["test accuracy"][3] == "97.0%" and table["run"][3] == "finished"
+    assert table["training images"][3] == "5,000" and table["test images"][3] == "1,000"
     assert "reference CNN" in group(app, "classify_confusion_of").options
     group(app, "classify_confusion_of").set_value("cnn").run()
     figure = json.loads(app.get("plotly_chart")[0].proto.spec)
@@ -139,3 +158,24 @@ def test_a_refused_classifier_is_explained_in_words(fake: FakeJobManager, tmp_pa
     assert not app.exception
     assert "batch_size must be a whole number" in " ".join(item.value for item in app.error)
     assert fake.called("submit") and not fake.submitted
+
+
+def test_the_probes_are_read_from_the_disk_cache_after_a_restart(fake: FakeJobManager, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from ae_core.analysis import probe
+
+    finished_autoencoder(fake, tmp_path)
+    app = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not app.exception and not app.error
+    first = app.dataframe[0].value
+    kept = sorted(path.name.split("-")[0] for path in probe.cache_folder().glob("*.json"))
+    assert kept.count("pixels") == 1 and kept.count("codes") >= 1
+
+    def refit(*args, **kwargs):
+        raise AssertionError("a kept probe was fitted again")
+
+    # A new server process has empty memory caches; the results on disk are all it needs.
+    monkeypatch.setattr(probe, "fit_probes", refit)
+    app = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not app.exception and not app.error
+    assert app.dataframe[0].value.equals(first)

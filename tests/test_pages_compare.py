@@ -12,8 +12,9 @@ from streamlit.testing.v1 import AppTest
 from ae_core.config import ModelConfig, TrainConfig
 from ae_core.models.zoo import build_autoencoder, save_autoencoder
 from ae_core.store.records import RunStatus
-from ae_lab_ui import compare
+from ae_lab_ui import compare, views
 from tests.fake_jobs import FakeJobManager
+from tests.fragment_spy import FragmentSpy, fragments  # noqa: F401 - the fixture
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "compare.py")
 BASE = TrainConfig(dataset="mnist_sample", model=ModelConfig(arch="dense", latent_dim=8), num_epochs=3)
@@ -121,3 +122,46 @@ def test_classifier_runs_are_not_offered_for_comparison_or_sweeps(fake: FakeJobM
     assert "Finish at least two runs" in app.info[0].value
     assert len(app.selectbox(key="compare_sweep_base").options) == 1  # the autoencoder's settings only
     assert [record.run_id for record in run_models.explorable(fake.list_runs())] == [autoencoder]
+
+
+def test_the_sweep_polls_from_the_moment_it_is_queued_until_its_last_run_ends(
+        fake: FakeJobManager, tmp_path: Path, fragments: FragmentSpy) -> None:
+    finished(fake, tmp_path, BASE, mse=0.03)
+    app = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert fragments.intervals("sweep_status") == [None]  # nothing of the sweep is active: no polling
+    fragments.clear()
+    app.button(key="compare_sweep_start").click().run()
+    assert_clean(app)
+    # The page run that queued the sweep already polls (it once read the runs before queueing them).
+    assert fragments.intervals("sweep_status") == [2.0]
+    table = app.dataframe[-1].value
+    assert list(table["status"]) == ["Queued", "Queued", "Finished", "Queued", "Queued", "Queued"]
+    assert list(table["test MSE"]) == ["—", "—", "0.03000", "—", "—", "—"]
+    queued = {record.config.model.latent_dim: run_id for run_id, record in fake.runs.items()
+              if record.status is RunStatus.QUEUED}
+    fake.advance(queued[2])
+    fake.set_status(queued[4], RunStatus.FINISHED, result={"test_mse": 0.04})
+    reads = len(fake.called("get_run"))
+    app.run()
+    table = app.dataframe[-1].value
+    assert list(table["status"])[:2] == ["Training", "Finished"] and list(table["epochs"])[0] == "1 / 3"
+    assert charts(app)["compare_sweep_chart"]["data"][0]["x"] == [4, 8]
+    # The sweep's status comes from one read per run, not from listing every run again.
+    assert len(fake.called("get_run")) - reads >= 6
+    for run_id in queued.values():
+        fake.set_status(run_id, RunStatus.FINISHED, result={"test_mse": 0.01})
+    fragments.clear()
+    app.run()
+    assert fragments.intervals("sweep_status") == [None]  # all ended: the polling stops
+    assert charts(app)["compare_sweep_chart"]["data"][0]["x"] == [2, 4, 8, 16, 32, 64]
+
+
+def test_the_pickers_label_each_run_uniquely(fake: FakeJobManager, tmp_path: Path) -> None:
+    first = finished(fake, tmp_path, BASE)
+    second = finished(fake, tmp_path, BASE)  # the same settings twice
+    app = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert_clean(app)
+    labels = app.selectbox(key="compare_sweep_base").options
+    assert labels == [views.run_label(fake.runs[second]), views.run_label(fake.runs[first])]
+    assert len(set(labels)) == 2
+    assert set(app.multiselect(key="compare_runs").options) == set(labels)

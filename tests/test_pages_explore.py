@@ -10,10 +10,11 @@ from streamlit.testing.v1 import AppTest
 from ae_core.config import ModelConfig, TrainConfig
 from ae_core.models.zoo import build_autoencoder, save_autoencoder
 from ae_core.store.records import RunStatus
+from ae_lab_ui import run_models, views
 from tests.fake_jobs import FakeJobManager
+from tests.fragment_spy import FragmentSpy, fragments  # noqa: F401 - the fixture
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "explore.py")
-
 
 
 
@@ -126,8 +127,76 @@ def test_a_run_still_training_opens_its_last_checkpoint(fake: FakeJobManager, tm
     assert fake.called("latest_model_path") == [(run_id,)]
 
 
-def test_a_run_without_a_model_yet_is_explained(fake: FakeJobManager) -> None:
-    fake.add_run(TrainConfig(), status=RunStatus.RUNNING)
+def test_a_run_without_a_model_yet_is_explained_calmly_and_opened_when_it_has_one(
+        fake: FakeJobManager, tmp_path: Path, fragments: FragmentSpy) -> None:
+    run_id = fake.add_run(TrainConfig(dataset="mnist_sample", model=ModelConfig(arch="dense", latent_dim=4)),
+                          status=RunStatus.RUNNING)
     app = open_page()
-    assert not app.exception
-    assert "no saved model yet" in app.error[0].value
+    assert_clean(app)
+    assert "no saved model yet" in app.info[0].value
+    # The page watches for the first checkpoint (and the run's state), polling every two seconds.
+    assert fragments.intervals("check") == [run_models.WATCH_SECONDS] * 2
+    path = tmp_path / "checkpoint.keras"
+    save_autoencoder(build_autoencoder(ModelConfig(arch="dense", latent_dim=4), (28, 28, 1), seed=0), path)
+    fake.checkpoint_files[run_id] = path
+    app.run()  # what the watcher's redraw does
+    assert_clean(app)
+    assert "explore_map" in charts(app)
+
+
+def test_a_stopped_run_is_listed_only_when_it_saved_a_model(fake: FakeJobManager, tmp_path: Path) -> None:
+    kept = finished_run(fake, tmp_path, ModelConfig(arch="dense", latent_dim=4), status=RunStatus.CANCELLED)
+    fake.add_run(TrainConfig(dataset="mnist_sample"), status=RunStatus.CANCELLED)  # stopped before its first epoch
+    fake.add_run(TrainConfig(dataset="mnist_sample"), status=RunStatus.INTERRUPTED)
+    app = open_page()
+    assert_clean(app)
+    assert app.selectbox(key="explore_run").options == [views.run_label(fake.runs[kept])]
+    fake.checkpoint_files.pop(kept)
+    app = open_page()
+    assert_clean(app)
+    assert "Train a model first" in app.info[0].value
+
+
+def test_a_link_to_a_missing_run_says_so_and_opens_the_newest(fake: FakeJobManager, tmp_path: Path) -> None:
+    older = finished_run(fake, tmp_path, ModelConfig(arch="dense", latent_dim=4))
+    newer = finished_run(fake, tmp_path, ModelConfig(arch="dense", latent_dim=3))
+    app = open_page("0123456789abcdef0123456789abcdef")
+    assert_clean(app)
+    assert [item.value for item in app.warning] == [
+        "The run in this link (0123456789ab) is not here or has no model to explore; showing the newest run that "
+        "has one instead."]
+    assert app.selectbox(key="explore_run").value == newer
+    # Two runs of one dataset tell apart by time and id in the picker.
+    assert app.selectbox(key="explore_run").options == [views.run_label(fake.runs[run_id]) for run_id in (newer, older)]
+    app = open_page(older)
+    assert not app.warning and app.selectbox(key="explore_run").value == older
+
+
+def test_the_picker_polls_while_a_run_trains_and_takes_it_in_when_it_ends(
+        fake: FakeJobManager, tmp_path: Path, fragments: FragmentSpy) -> None:
+    done = finished_run(fake, tmp_path, ModelConfig(arch="dense", latent_dim=4))
+    training = finished_run(fake, tmp_path, ModelConfig(arch="dense", latent_dim=2), status=RunStatus.RUNNING)
+    app = open_page(done)
+    assert_clean(app)
+    assert fragments.intervals("check") == [run_models.WATCH_SECONDS]
+    assert run_models.states(fake, [training]) == ((RunStatus.RUNNING, False),)
+    fake.set_status(training, RunStatus.FINISHED)
+    # What the watcher reads now differs from what the page drew, so it redraws the page.
+    assert run_models.states(fake, [training]) == ((RunStatus.FINISHED, False),)
+    fragments.clear()
+    app.run()
+    assert_clean(app)
+    assert views.run_label(fake.runs[training]) in app.selectbox(key="explore_run").options
+    assert "Finished" in views.run_label(fake.runs[training])
+    assert fragments.intervals("check") == []  # nothing is active: no polling
+
+
+def test_the_uploader_and_the_page_give_the_same_limit(fake: FakeJobManager, tmp_path: Path) -> None:
+    from ae_core.data import MAX_UPLOAD_BYTES
+
+    finished_run(fake, tmp_path, ModelConfig(arch="dense", latent_dim=4))
+    app = open_page()
+    assert_clean(app)
+    uploader = app.get("file_uploader")[0].proto
+    assert uploader.max_upload_size_mb * 1024 * 1024 == MAX_UPLOAD_BYTES
+    assert f"at most {uploader.max_upload_size_mb} MB" in " ".join(item.value for item in app.markdown)

@@ -160,3 +160,49 @@ def test_one_title_table_names_the_probes_and_the_trainer_s_classifiers() -> Non
     assert list(CLASSIFY_TITLES) == [*PROBES, "encoder_head", "cnn"]
     assert set(CLASSIFY_TITLES) - set(PROBES) == set(CLASSIFIERS)
     assert len(set(CLASSIFY_TITLES.values())) == 4
+
+
+def test_a_probe_result_is_kept_on_disk_and_read_back(tmp_path, caplog) -> None:
+    from ae_core.analysis.probe import ProbeResult, cached
+
+    fitted = []
+
+    def fit() -> ProbeResult:
+        fitted.append(1)
+        return ProbeResult(accuracy=0.875, confusion=np.array([[3, 1], [0, 4]]), num_features=784, num_train=8,
+                           num_test=8, seconds=1.5)
+
+    key = {"probe": "pixels", "dataset": "mnist_sample", "grayscale": False}
+    first = cached(key, fit, folder=tmp_path)
+    again = cached(key, fit, folder=tmp_path)
+    assert len(fitted) == 1 and again.accuracy == 0.875 and again.num_train == 8
+    np.testing.assert_array_equal(again.confusion, first.confusion)
+    assert again.confusion.dtype == np.int64
+    # Other options are another result; a damaged file is logged and fitted again, never fatal.
+    cached({**key, "grayscale": True}, fit, folder=tmp_path)
+    assert len(fitted) == 2
+    for path in tmp_path.glob("pixels-*.json"):
+        path.write_text("{not json", encoding="utf-8")
+    assert cached(key, fit, folder=tmp_path).accuracy == 0.875
+    assert len(fitted) == 3 and "ignoring the damaged probe cache" in caplog.text
+
+
+def test_the_page_probes_of_the_sample_are_fitted_once(tmp_path, monkeypatch) -> None:
+    from ae_core.analysis import probe
+
+    monkeypatch.setenv("AE_LAB_HOME", str(tmp_path / "home"))
+    assert probe.cache_folder() == tmp_path / "home" / "cache" / "probes"
+    bundle = build_autoencoder(ModelConfig(arch="dense", latent_dim=8), (28, 28, 1), seed=0)
+    model_path = tmp_path / "model.keras"
+    save_autoencoder(bundle, model_path)
+    pixels = probe.pixel_probe("mnist_sample", False)
+    codes = probe.code_probe("mnist_sample", False, model_path, load=lambda path: bundle)
+    assert (pixels.num_features, codes.num_features) == (784, 8)
+    assert pixels.num_test == codes.num_test == 1000 and pixels.accuracy > 0.8
+    monkeypatch.setattr(probe, "fit_probes", lambda *args, **kwargs: pytest.fail("fitted twice"))
+    assert probe.pixel_probe("mnist_sample", False).accuracy == pixels.accuracy
+    assert probe.code_probe("mnist_sample", False, model_path).accuracy == codes.accuracy
+    # A model written again (a resumed run) is probed afresh.
+    save_autoencoder(bundle, model_path)
+    with pytest.raises(pytest.fail.Exception, match="fitted twice"):
+        probe.code_probe("mnist_sample", False, model_path, load=lambda path: bundle)

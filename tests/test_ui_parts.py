@@ -34,8 +34,10 @@ def test_presets_build_what_their_names_say() -> None:
     assert (vae.arch, vae.latent_dim, vae.hidden_sizes) == ("vae", 2, (256,))
     denoising = form.build_config("mnist_sample", form.preset_values("Denoising")).model
     assert (denoising.noise, denoising.noise_level) == ("gaussian", 0.4)
-    classic = form.build_config("mnist_sample", form.preset_values("Classic dense (32-d)")).model
-    assert (classic.arch, classic.latent_dim, classic.hidden_sizes) == ("dense", 32, ())
+    classic = form.build_config("mnist_sample", form.preset_values("Classic 784-64-784 (reference D)"))
+    assert (classic.model.arch, classic.model.latent_dim, classic.model.hidden_sizes) == ("dense", 64, ())
+    # System D as the reference material trains it: batches of 256, 50 epochs, validated on the test split.
+    assert (classic.batch_size, classic.num_epochs, classic.validation_fraction) == (256, 50, 0.0)
     conv = form.build_config("cifar10", form.preset_values("Convolutional")).model
     assert conv.conv_filters == (32, 64)
 
@@ -192,6 +194,9 @@ def test_reconstruction_grid_puts_each_reconstruction_under_its_original() -> No
     denoising = figures.reconstruction_grid(snapshot(noisy=True), scale=3)
     assert denoising.shape[0] == 3 * (2 + 6 * 30 + 4)
     assert "noisy input" in figures.grid_caption(snapshot(noisy=True))
+    # 10 vs 250 of 255 everywhere: (240 / 255) ** 2 = 0.8858.
+    assert figures.snapshot_mse(snapshot(noisy=False)) == pytest.approx((240 / 255) ** 2)
+    assert figures.grid_caption(snapshot(noisy=False)).endswith("epoch 3, step 60 · MSE 0.8858")
     colour = figures.reconstruction_grid(snapshot(noisy=False, shape=(5, 32, 32, 3)), columns=8, scale=2)
     assert colour.shape == (2 * (2 + 2 * 34), 2 * (2 + 5 * 34), 3)
 
@@ -213,11 +218,28 @@ def test_loss_figure_uses_epochs_on_x_and_keeps_zoom() -> None:
     assert figures.loss_figure(history, None)["layout"]["xaxis"]["title"]["text"] == "step"
 
 
+def test_a_zoom_window_sets_both_axes_to_what_it_shows() -> None:
+    history = MetricHistory("d" * 32)
+    history.add(rows(("batch", "loss", 0.9, 0, 1, 0.1), ("batch", "loss", 0.5, 0, 5, 0.2),
+                     ("batch", "loss", 0.4, 0, 8, 0.3), ("epoch", "loss", 0.3, 1, 10, 1.0)))
+    whole = figures.loss_figure(history, 10)
+    assert "range" not in whole["layout"]["xaxis"] and "range" not in whole["layout"]["yaxis"]
+    zoomed = figures.loss_figure(history, 10, window=(0.4, 1.0))["layout"]
+    # Only 0.5, 0.4 and 0.3 fall inside epochs 0.4 to 1.0: the 0.9 of step 1 is left out of the y range.
+    assert zoomed["xaxis"]["range"] == [0.4, 1.0]
+    assert zoomed["yaxis"]["range"] == pytest.approx([0.29, 0.51])
+    logged = figures.loss_figure(history, 10, log_scale=True, window=(0.4, 1.0))["layout"]["yaxis"]["range"]
+    spare = 0.05 * (np.log10(0.5) - np.log10(0.3))
+    assert logged == pytest.approx([np.log10(0.3) - spare, np.log10(0.5) + spare])
+    assert zoomed["dragmode"] is False  # Streamlit would throw a drag zoom away at the next update
+
+
 def test_figure_specs_are_valid_plotly() -> None:
     # The pages skip Plotly's validation for speed, so it is done here instead.
     history = MetricHistory("d" * 32)
     history.add(rows(("batch", "loss", 0.5, 0, 5, 0.1), ("epoch", "val_loss", 0.35, 1, 10, 1.0)))
     go.Figure(figures.loss_figure(history, 10))
+    go.Figure(figures.loss_figure(history, 10, window=(0.2, 0.8)))
     go.Figure(figures.latent_figure(np.zeros((3, 2)), np.array([0, 1, 1]), np.arange(3), ("a", "b"),
                                     run_id="r", method_title="PCA"))
 

@@ -187,3 +187,20 @@ def test_a_blank_drawing_and_bad_shapes_are_refused() -> None:
         fit_to_shape(drawing(), (28, 28, 2))
     with pytest.raises(ValueError, match="picture must be a uint8 array"):
         fit_to_shape(drawing().astype(np.float32), (28, 28, 1))
+
+
+def test_pillow_s_refusals_are_said_in_the_app_s_words() -> None:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    png = encoded(drawing(), "PNG")
+    # A text block of a few kilobytes that unpacks to megabytes: Pillow refuses it in its own jargon.
+    packed = chunk(b"zTXt", b"note\x00\x00" + zlib.compress(b"a" * 5_000_000, 9))
+    with pytest.raises(ValueError, match="looks like a PNG but could not be read: it unpacks to far more data") as info:
+        decode_upload(png[:33] + packed + png[33:])
+    assert "PngImagePlugin" not in str(info.value) and "bomb" not in str(info.value)
+    with pytest.raises(ValueError, match="looks like a PNG but could not be read; it may be damaged or cut short$"):
+        decode_upload(png[: len(png) // 2])

@@ -12,25 +12,39 @@ like every other run. ``CLASSIFY_TITLES`` names all four, so the Classify page a
 the benchmark label them alike.
 
 Features are standardised first (codes of different dimensions have very different
-scales), and the solver is seeded, so a probe is repeatable.
+scales), and the solver is seeded, so a probe is repeatable. The Classify page's probes
+(``pixel_probe``, ``code_probe``: a fixed ``PAGE_SAMPLE``) are kept as small JSON files
+under ``cache_folder()``: the pixel probe takes seconds and depends on the data only, so
+a server pays for it once, in its warm-up, and never again after a restart.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ae_core.checks import fail
-from ae_core.data import Splits, fixed_sample
+from ae_core.data import Splits, fixed_sample, load_dataset
+from ae_core.store import default_home, write_json_atomic
 
 if TYPE_CHECKING:
     from ae_core.models import Autoencoder
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_MAX_ITER = 300
+# The Classify page's probes: a fixed sample keeps them to seconds; both fit and score the same images.
+PAGE_SAMPLE = {"train_limit": 5000, "test_limit": 2000, "max_iter": 200}
+# Bump when a change to the probes makes the cached results stale.
+CACHE_VERSION = 1
 PROBES = ("pixels", "codes")
 # The four answers, in the order they are tabled; the neural ones are keyed by TrainConfig.classifier.
 CLASSIFY_TITLES = {"pixels": "raw pixels → logistic regression", "codes": "autoencoder codes → logistic regression",
@@ -151,3 +165,109 @@ def fit_probes(splits: Splits, bundle: Autoencoder | None = None, *, probes: Seq
                                      splits.y_test[test_rows], num_classes=splits.spec.num_classes,
                                      max_iter=max_iter, seed=seed)
     return results
+
+
+def cache_folder() -> Path:
+    """Where the Classify page's probe results are kept: ``<the store's home>/cache/probes``."""
+    return default_home() / "cache" / "probes"
+
+
+def _page_splits(dataset: str, grayscale: bool) -> Splits:
+    return load_dataset(dataset, validation_fraction=0.0, grayscale=grayscale, download=False)
+
+
+def pixel_probe(dataset: str, grayscale: bool, *, folder: Path | None = None) -> ProbeResult:
+    """The Classify page's pixel probe of a dataset (``PAGE_SAMPLE``), from the disk cache or fitted and kept there.
+
+    It depends on the data only, so every run of a dataset shares it.
+
+    Args:
+        dataset: a name in ``DATASETS``; its files must be on this machine (nothing is downloaded).
+        grayscale: whether colour images are turned to gray first.
+        folder: the cache folder (default ``cache_folder()``).
+
+    Returns:
+        The ``ProbeResult``.
+
+    Raises:
+        DatasetUnavailable: when the dataset's files are not on this machine.
+        ValueError: for an unknown dataset or data a probe cannot fit.
+    """
+    key = {"probe": "pixels", "dataset": dataset, "grayscale": bool(grayscale), **PAGE_SAMPLE}
+    return cached(key, lambda: fit_probes(_page_splits(dataset, grayscale), probes=("pixels",),
+                                          **PAGE_SAMPLE)["pixels"], folder=folder)
+
+
+def code_probe(dataset: str, grayscale: bool, model_path: Path, *, load: Callable[[Path], Autoencoder] | None = None,
+               folder: Path | None = None) -> ProbeResult:
+    """The Classify page's probe of the codes of the autoencoder saved at ``model_path``, on the pixel probe's images.
+
+    Kept on disk by the model file's path and modification time, so a resumed run's new
+    model is probed afresh.
+
+    Args:
+        dataset, grayscale: the run's data, as for ``pixel_probe``.
+        model_path: the run's saved autoencoder.
+        load: loads the model when the probe must be fitted (default ``load_autoencoder``;
+            the app passes its in-memory cache).
+        folder: the cache folder (default ``cache_folder()``).
+
+    Returns:
+        The ``ProbeResult``.
+
+    Raises:
+        DatasetUnavailable: when the dataset's files are not on this machine.
+        OSError: when the model file cannot be read.
+        ValueError: for data a probe cannot fit.
+    """
+    if load is None:
+        from ae_core.models import load_autoencoder as load  # Keras loads only when codes are probed.
+    model_path = Path(model_path)
+    key = {"probe": "codes", "dataset": dataset, "grayscale": bool(grayscale), "model": str(model_path.resolve()),
+           "mtime": model_path.stat().st_mtime, **PAGE_SAMPLE}
+    return cached(key, lambda: fit_probes(_page_splits(dataset, grayscale), load(model_path),
+                                          probes=("codes",), **PAGE_SAMPLE)["codes"], folder=folder)
+
+
+def cached(key: dict[str, Any], fit: Callable[[], ProbeResult], *, folder: Path | None = None) -> ProbeResult:
+    """The probe result kept under ``key`` in ``folder``, else ``fit()``, kept there for next time.
+
+    A damaged or unwritable cache file is logged and never fatal: the probe is fitted again.
+
+    Args:
+        key: JSON-able facts that decide the result (the probe, its data and options).
+        fit: fits the probe when nothing is kept.
+        folder: the cache folder (default ``cache_folder()``).
+
+    Returns:
+        The ``ProbeResult``.
+    """
+    folder = Path(folder) if folder is not None else cache_folder()
+    text = json.dumps({**key, "version": CACHE_VERSION}, sort_keys=True)
+    path = folder / f"{key.get('probe', 'probe')}-{hashlib.sha256(text.encode()).hexdigest()[:24]}.json"
+    kept = _read(path, text)
+    if kept is not None:
+        return kept
+    result = fit()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, {"key": text, "result": {**asdict(result), "confusion": result.confusion.tolist()}})
+    except OSError as error:
+        logger.warning("could not keep the probe result in %s: %s", path, error)
+    return result
+
+
+def _read(path: Path, key: str) -> ProbeResult | None:
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if stored["key"] != key:
+            return None
+        fields = stored["result"]
+        return ProbeResult(accuracy=float(fields["accuracy"]), confusion=np.asarray(fields["confusion"], np.int64),
+                           num_features=int(fields["num_features"]), num_train=int(fields["num_train"]),
+                           num_test=int(fields["num_test"]), seconds=float(fields["seconds"]))
+    except Exception as error:  # noqa: BLE001 - any damage means the same: fit it again
+        logger.warning("ignoring the damaged probe cache %s (%s: %s)", path, type(error).__name__, str(error)[:100])
+        return None

@@ -10,10 +10,16 @@ move when the model's codes really move.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 METHODS = ("raw", "pca", "tsne", "umap")
 METHOD_TITLES = {"raw": "Raw (2-D latent)", "pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+# Settings that keep t-SNE and UMAP of 2,000 codes within a few seconds on one math thread.
+TSNE_ANGLE = 0.8
+TSNE_MAX_ITER = 350
+UMAP_EPOCHS = 200
 
 
 def available_methods(latent_dim: int) -> tuple[str, ...]:
@@ -54,19 +60,41 @@ def project(codes: np.ndarray, method: str, previous: np.ndarray | None = None, 
     elif method == "pca":
         points = fit_pca(codes).transform(codes)
     elif method == "tsne":
-        from sklearn.manifold import TSNE
-
-        perplexity = float(min(30.0, (len(codes) - 1) / 3.0))
-        points = TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=seed).fit_transform(codes)
+        points = _tsne(codes, seed)
     else:
-        import umap
-
-        points = umap.UMAP(n_components=2, n_neighbors=min(15, len(codes) - 1), random_state=seed,
-                           n_jobs=1).fit_transform(codes)
+        points = _umap(codes, seed)
     points = np.asarray(points, dtype=np.float64)
     if previous is not None and method != "raw":
         points = align(points, previous)
     return points.astype(np.float32)
+
+
+def _tsne(codes: np.ndarray, seed: int) -> np.ndarray:
+    from sklearn.manifold import TSNE
+
+    # Barnes-Hut with a coarser angle and 350 iterations (250 of them the early exaggeration)
+    # instead of sklearn's 0.5 and 1,000: about 3x faster on 2,000 codes with one thread, and
+    # the neighbourhoods are as well kept (trustworthiness 0.993 either way on 2,000 digits).
+    perplexity = float(min(30.0, (len(codes) - 1) / 3.0))
+    return TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=seed, method="barnes_hut",
+                angle=TSNE_ANGLE, max_iter=TSNE_MAX_ITER, n_jobs=1).fit_transform(codes)
+
+
+def _umap(codes: np.ndarray, seed: int) -> np.ndarray:
+    import umap
+    from sklearn.neighbors import NearestNeighbors
+
+    # Below 4,096 points UMAP finds the exact neighbours through a Python-level callable
+    # distance (millions of calls: about 5 s for 2,000 codes); sklearn's exact search gives
+    # the same neighbours (each point first, at distance 0, as UMAP expects) in milliseconds.
+    neighbours = min(15, len(codes) - 1)
+    distances, indices = NearestNeighbors(n_neighbors=neighbours).fit(codes).kneighbors(codes)
+    reducer = umap.UMAP(n_components=2, n_neighbors=neighbours, random_state=seed, n_jobs=1, n_epochs=UMAP_EPOCHS,
+                        precomputed_knn=(indices, distances))
+    with warnings.catch_warnings():
+        # Without UMAP's own search index it cannot place new points later; a frame never needs to.
+        warnings.filterwarnings("ignore", message=".*knn_search_index.*")
+        return reducer.fit_transform(codes)
 
 
 def fit_pca(codes: np.ndarray):  # -> sklearn.decomposition.PCA

@@ -15,9 +15,12 @@ light) and centres the ink the same way; without it, the picture is only resized
 from __future__ import annotations
 
 import io
+import logging
 import struct
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 # .streamlit/config.toml's server.maxUploadSize (in MiB) must equal this; tests/test_settings.py pins it.
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
@@ -93,7 +96,7 @@ def decode_upload(data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES) -> np.ndarr
         try:
             image.load()
             return _to_rgb(image)
-        except _READ_ERRORS as error:
+        except (*_READ_ERRORS, ValueError, _bomb_error()) as error:
             raise _unreadable(expected, error) from error
 
 
@@ -108,16 +111,31 @@ def _open_header(data: bytes, expected: str):  # -> PIL.Image.Image, not yet dec
     reader = PngImagePlugin.PngImageFile if expected == "PNG" else JpegImagePlugin.JpegImageFile
     try:
         return reader(io.BytesIO(data))
-    except _READ_ERRORS as error:
+    except (*_READ_ERRORS, ValueError, _bomb_error()) as error:
         raise _unreadable(expected, error) from error
 
 
 # What Pillow raises on damaged data (the same list Image.open catches, plus decoding errors).
+# Pillow also raises ValueError for hostile parts (a text or colour-profile block that
+# unpacks to megabytes) and DecompressionBombError (an Exception) for enormous pictures.
 _READ_ERRORS = (OSError, SyntaxError, IndexError, TypeError, EOFError, struct.error)
 
 
+def _bomb_error() -> type[Exception]:
+    from PIL import Image
+
+    return Image.DecompressionBombError
+
+
 def _unreadable(expected: str, error: Exception) -> ValueError:
-    return ValueError(f"file looks like a {expected} but could not be read; it may be damaged ({error})")
+    """The refusal in the app's words; Pillow's own ("decompression bomb DOS attack"...) go to the log."""
+    from PIL import Image
+
+    logger.info("refused an upload that claims to be a %s: %s: %s", expected, type(error).__name__, error)
+    if isinstance(error, Image.DecompressionBombError) or "decompress" in str(error).lower():
+        return ValueError(f"file looks like a {expected} but could not be read: it unpacks to far more data than a "
+                          "picture of its size holds, so it is refused")
+    return ValueError(f"file looks like a {expected} but could not be read; it may be damaged or cut short")
 
 
 def _to_rgb(image) -> np.ndarray:  # image: PIL.Image.Image

@@ -91,7 +91,7 @@ def test_train_watch_stop_reload_and_open_on_the_runs_page(page, app_url: str, s
 
     # A reload is a new session: the URL alone brings the run back.
     page.reload()
-    page.get_by_role("heading", name="Train an autoencoder").wait_for()
+    expect(page.locator("[data-testid='stCaptionContainer']", has_text=run_id).first).to_be_visible()
     status_tile(page, "Stopped").wait_for(timeout=LIVE_TIMEOUT_MS)
     expect(page).to_have_url(re.compile(f"run_id={run_id}"))
     wait_for_points(page, "train_loss_curve", drawn - 1, LIVE_TIMEOUT_MS)  # at least as many points as before

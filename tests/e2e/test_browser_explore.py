@@ -8,6 +8,7 @@ run are tabled. Each page is saved as a screenshot (see the ``screenshots`` fixt
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,3 +99,25 @@ def test_classify_tables_the_two_probes(tab, finished_app, screenshots: Path) ->
     tab.locator(".st-key-classify_confusion .js-plotly-plot").wait_for()
     no_exception(tab)
     screenshot(tab, screenshots / "classify.png")
+
+
+def test_the_sweep_chart_grows_as_its_runs_finish_without_a_reload(tab, finished_app) -> None:
+    """Last in this module: it adds the sweep's five runs to the store the other tests read."""
+    from tests.e2e.server import COUNT_POINTS_JS
+
+    url, (_, run_8d) = finished_app
+    open_page(tab, url, "/compare")
+    tab.get_by_role("heading", name="Compare runs").wait_for()
+    tab.get_by_role("tab", name="Latent-size sweep").click()
+    # The newest run (the 8-d dense one, four epochs on 2,000 digits) gives the sweep its settings.
+    expect(tab.get_by_role("combobox", name="Settings from run")).to_have_value(re.compile(run_8d[:6]))
+    tab.evaluate("() => { window.__not_reloaded = true; }")
+    tab.locator(".st-key-compare_sweep_start button").click()
+    tab.get_by_text("Queued latent sizes 2, 4, 16, 32, 64.").wait_for()
+    chart = ".st-key-compare_sweep_chart"
+    # Only latent size 8 has finished so far; then the points come in one by one, with no reload.
+    tab.wait_for_function(f"(selector) => ({COUNT_POINTS_JS})(selector) >= 1", arg=chart, polling=500)
+    tab.wait_for_function(f"(selector) => ({COUNT_POINTS_JS})(selector) >= 6", arg=chart, polling=500,
+                          timeout=300_000)
+    assert tab.evaluate("() => window.__not_reloaded === true")
+    no_exception(tab)
