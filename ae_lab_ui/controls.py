@@ -45,6 +45,9 @@ def init_state() -> None:
         st.session_state.setdefault(key(name), value)
 
 
+# A link to the Train page with this query parameter set to "1" fills its sidebar with
+# the linked run's settings, as "Use these settings" does (the Runs page links so).
+USE_SETTINGS_PARAM = "use_settings"
 _FILLED_FROM_KEY = "train_settings_from"
 _FILL_REQUEST_KEY = "train_settings_request"
 
@@ -70,6 +73,9 @@ def fill_from(config: TrainConfig, run_id: str) -> bool:
         True when the widgets were set.
     """
     state = st.session_state
+    if st.query_params.get(USE_SETTINGS_PARAM) == "1":
+        del st.query_params[USE_SETTINGS_PARAM]
+        state[_FILL_REQUEST_KEY] = run_id
     requested = state.pop(_FILL_REQUEST_KEY, None) == run_id
     if config.task != "reconstruct" or (state.get(_FILLED_FROM_KEY) == run_id and not requested):
         return False

@@ -17,7 +17,8 @@ import streamlit as st
 
 from ae_core.errors import AELabError
 from ae_core.store import RunRecord, RunStatus
-from ae_lab_ui import controls, form, views
+from ae_lab_ui import form, views
+from ae_lab_ui.controls import USE_SETTINGS_PARAM
 from ae_lab_ui.damaged import damaged_runs_section
 from ae_lab_ui.history import MetricHistory, ProjectionCache, format_seconds
 from ae_lab_ui.services import attempt, get_manager, keep_error, show_kept_errors
@@ -93,11 +94,13 @@ def actions(record: RunRecord) -> None:
     row = st.container(horizontal=True)
     row.page_link("app_pages/train.py", label="Watch on the Train page", icon=":material/monitoring:",
                   query_params={"run_id": run_id})
-    if record.config.task == "reconstruct" and row.button(
-            "Use these settings", key="runs_use_settings", icon=":material/tune:",
-            help="Open the Train page with its sidebar set to this run's settings."):
-        controls.use_settings_of(run_id)
-        st.switch_page("app_pages/train.py", query_params={"run_id": run_id})
+    if record.config.task == "reconstruct":
+        # A link, not a button with st.switch_page: this view is a fragment, and switching
+        # pages from a fragment run leaves the browser on a blank page (Streamlit 1.67).
+        with row.container(key="runs_use_settings", width="content"):
+            st.page_link("app_pages/train.py", label="Use these settings", icon=":material/tune:",
+                         query_params={"run_id": run_id, USE_SETTINGS_PARAM: "1"},
+                         help="Open the Train page with its sidebar set to this run's settings.")
     if record.status.is_active:
         row.button("Stopping…" if record.is_stopping else "Cancel", key="runs_cancel", icon=":material/stop:",
                    disabled=record.is_stopping, on_click=_act, args=("cancel the run", manager.cancel, run_id))

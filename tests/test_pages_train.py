@@ -8,6 +8,7 @@ from dataclasses import replace
 from ae_core.config import ModelConfig, TrainConfig
 from ae_core.store.records import RunStatus
 from ae_lab_ui import form
+from ae_lab_ui.controls import USE_SETTINGS_PARAM
 from tests.fake_jobs import FakeJobManager
 from tests.test_app import assert_clean, run_app, texts, training_run
 
@@ -91,8 +92,14 @@ def test_use_these_settings_on_the_runs_page_opens_train_with_them(fake: FakeJob
     run_id = fake.add_run(OTHER_SETTINGS, status=RunStatus.FINISHED)
     app = run_app()
     app.switch_page("app_pages/runs.py").run()
-    app.button(key="runs_use_settings").click().run()
     assert_clean(app)
+    (link,) = [link for link in app.get("page_link") if link.proto.label == "Use these settings"]
+    assert link.proto.query_string == f"run_id={run_id}&{USE_SETTINGS_PARAM}=1"
+    # Following the link: the Train page with the run and the request in its query string.
+    app.query_params.update({"run_id": run_id, USE_SETTINGS_PARAM: "1"})
+    app.switch_page("app_pages/train.py").run()
+    assert_clean(app)
+    assert USE_SETTINGS_PARAM not in app.query_params
     assert app.query_params["run_id"] == run_id
     assert app.selectbox(key="train_arch").value == "deep"
     assert app.select_slider(key="train_batch_size").value == 64

@@ -75,7 +75,7 @@ def test_use_these_settings_fills_the_sidebar(browser, page, app_url: str) -> No
     try:
         other.goto(f"{app_url}/runs?run_id={run_id}")
         other.get_by_role("heading", name="Runs", exact=True).wait_for()
-        other.locator(".st-key-runs_use_settings button").first.click()
+        other.locator(".st-key-runs_use_settings a").first.click()
         expect(other).to_have_url(re.compile(f"run_id={run_id}"))
         expect(other.locator(".st-key-train_num_epochs input")).to_have_value("3")
         no_exception(other)
