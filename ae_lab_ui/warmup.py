@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +32,7 @@ import numpy as np
 LOGGER = logging.getLogger("ae_lab_ui")
 # The newest finished runs whose models and maps are loaded ahead (run_models keeps 8 models).
 RECENT_RUNS = 3
+WARM_UP_NICENESS = 15
 # Streamlit warns that a thread outside a page run has no ScriptRunContext at every cached call.
 _CONTEXT_LOGGER = "streamlit.runtime.scriptrunner_utils.script_run_context"
 
@@ -39,9 +41,22 @@ def warm_up() -> None:
     """Do the server-start work in the calling thread; never raises (failures are logged)."""
     from threadpoolctl import threadpool_limits
 
+    _lower_priority()
     with _quiet_context_warnings(), threadpool_limits(1):
         for step in (import_keras, compile_projections, prepare_recent_runs, fit_pixel_probes):
             _timed(step)
+
+
+def _lower_priority() -> None:
+    """Run this thread at a lower CPU priority, so that training workers and page runs come first.
+
+    On Linux a thread is a task of its own, and ``setpriority`` on its id renices it alone:
+    the warm-up's minute of UMAP compiling must not slow a student's first run.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WARM_UP_NICENESS)
+    except (AttributeError, OSError) as error:  # not Linux, or not allowed: the warm-up still runs
+        LOGGER.info("warm-up: runs at normal priority (%s)", error)
 
 
 def _timed(step: Callable[[], object]) -> None:
