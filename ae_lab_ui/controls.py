@@ -55,22 +55,20 @@ _FILL_REQUEST_KEY = "train_settings_request"
 def use_settings_of(run_id: str) -> None:
     """Ask the Train page to fill its sidebar with run ``run_id``'s settings on its next run.
 
-    The "Use these settings" buttons call this (then switch to the Train page), so the
-    person sees, and can start again, exactly what that run trained.
+    The Train page's "Use these settings" button calls this (the Runs page links with
+    ``USE_SETTINGS_PARAM`` instead), so the person sees, and can start again, exactly
+    what that run trained.
     """
     st.session_state[_FILL_REQUEST_KEY] = run_id
 
 
-def fill_from(config: TrainConfig, run_id: str) -> bool:
+def fill_from(config: TrainConfig, run_id: str) -> None:
     """Set every Train widget to ``config``'s settings, once per run unless asked again.
 
     Called before the widgets are drawn, for the run the page shows: a run link (or
     "Use these settings") fills the sidebar with that run's settings, so pressing Train
     starts what is shown; after that, the person's own changes stay. A classifier run's
     settings are not the form's, so they fill nothing.
-
-    Returns:
-        True when the widgets were set.
     """
     state = st.session_state
     if st.query_params.get(USE_SETTINGS_PARAM) == "1":
@@ -78,13 +76,12 @@ def fill_from(config: TrainConfig, run_id: str) -> bool:
         state[_FILL_REQUEST_KEY] = run_id
     requested = state.pop(_FILL_REQUEST_KEY, None) == run_id
     if config.task != "reconstruct" or (state.get(_FILLED_FROM_KEY) == run_id and not requested):
-        return False
+        return
     state[_FILLED_FROM_KEY] = run_id
     state[key("dataset")] = config.dataset
     state[key("preset")] = form.CUSTOM_PRESET
     for name, value in form.values_from_config(config).items():
         state[key(name)] = value
-    return True
 
 
 def filled(run_id: str) -> None:

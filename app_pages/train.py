@@ -26,9 +26,9 @@ from ae_lab_ui.watched import unwatch, watch, watched_run_id
 
 LIVE_SECONDS = 1.0
 YOUNG_LIVE_SECONDS = 0.25
-# A run is young while queued and for its first seconds of training: then the loss
-# falls fastest and the snapshots come every half second (ae_core.training.callbacks).
-YOUNG_RUN_SECONDS = 15.0
+# The page polls fast while a run is queued and for its first seconds of training: then
+# the loss falls fastest and the snapshots come every half second (ae_core.training.callbacks).
+FAST_POLL_SECONDS = 15.0
 PAGE = "train"
 VIEW_KEY = "train_view"
 POLL_KEY = "train_poll_seconds"
@@ -101,7 +101,7 @@ def poll_seconds(record: RunRecord) -> float | None:
     """How often the live view polls: fast while the run is young, slower later, never once it ended."""
     if not record.status.is_active:
         return None
-    young = record.started_at is None or time.time() - record.started_at < YOUNG_RUN_SECONDS
+    young = record.started_at is None or time.time() - record.started_at < FAST_POLL_SECONDS
     return YOUNG_LIVE_SECONDS if young else LIVE_SECONDS
 
 
