@@ -28,6 +28,15 @@ st.html("""<style>
 [data-testid='stMainBlockContainer'] { padding-top: 3.5rem; padding-bottom: 2rem; }
 [data-testid='stMetricValue'] { font-size: 1.6rem; }
 .st-key-app_plotly_preload { display: none; }
+/* On a phone Streamlit stacks columns, and a run's five status tiles alone filled the
+   screen: two tiles a row there keep the loss curve in view after Train. */
+@media (max-width: 640px) {
+  [data-testid='stHorizontalBlock']:has(> [data-testid='stColumn'] [data-testid='stMetric']) {
+    flex-flow: row wrap; gap: 0.5rem; }
+  [data-testid='stHorizontalBlock']:has(> [data-testid='stColumn'] [data-testid='stMetric']) > [data-testid='stColumn'] {
+    min-width: calc(50% - 0.25rem) !important; flex: 1 1 calc(50% - 0.25rem) !important; }
+  [data-testid='stMetricValue'] { font-size: 1.25rem; }
+}
 </style>""")
 with st.container(key="app_plotly_preload"):
     st.plotly_chart({"data": [{"type": "scatter", "x": [0], "y": [0]}], "layout": {"height": 10}},

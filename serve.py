@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 
 import streamlit as st
 
+from ae_lab_ui.keras_session import keep_keras_state
 from ae_lab_ui.services import get_manager
 from ae_lab_ui.warmup import warm_up
 
@@ -38,4 +39,5 @@ async def lifespan(app: st.App) -> AsyncIterator[None]:
     yield
 
 
+keep_keras_state()
 app = st.App("app.py", lifespan=lifespan)

@@ -231,3 +231,21 @@ def render_run(manager: JobService, record: RunRecord, history: MetricHistory, c
         render_reconstructions(snapshot, key_prefix=key_prefix)
     latent = attempt(lambda: manager.latest_snapshot(record.run_id, "latent"), what="read the latent codes")
     render_latent(record, latent, cache, key_prefix=key_prefix, live=live)
+
+
+# Streamlit draws the sidebar over the page below this width (its mobile breakpoint). There
+# it stays open after a press of its Train button, over three quarters of a 390 px phone,
+# and Streamlit has no call to close it (streamlit#4483), so the browser presses its close
+# button, as the person would.
+_CLOSE_SIDEBAR_ON_A_PHONE_JS = """<script>
+if (window.matchMedia("(max-width: 767.98px)").matches) {
+  const sidebar = document.querySelector('[data-testid="stSidebar"]');
+  const close = document.querySelector('[data-testid="stSidebarCollapseButton"] button');
+  if (sidebar && close && sidebar.dataset.collapsed === "false") close.click();
+}
+</script>"""
+
+
+def close_sidebar_on_a_phone() -> None:
+    """Close the sidebar if it covers the page (a phone's width); elsewhere nothing happens."""
+    st.html(_CLOSE_SIDEBAR_ON_A_PHONE_JS, unsafe_allow_javascript=True)

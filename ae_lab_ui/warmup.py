@@ -32,7 +32,6 @@ import numpy as np
 LOGGER = logging.getLogger("ae_lab_ui")
 # The newest finished runs whose models and maps are loaded ahead (run_models keeps 8 models).
 RECENT_RUNS = 3
-WARM_UP_NICENESS = 15
 # Streamlit warns that a thread outside a page run has no ScriptRunContext at every cached call.
 _CONTEXT_LOGGER = "streamlit.runtime.scriptrunner_utils.script_run_context"
 
@@ -48,13 +47,18 @@ def warm_up() -> None:
 
 
 def _lower_priority() -> None:
-    """Run this thread at a lower CPU priority, so that training workers and page runs come first.
+    """Run this thread at the training workers' priority, so that page runs come first.
 
     On Linux a thread is a task of its own, and ``setpriority`` on its id renices it alone:
-    the warm-up's minute of UMAP compiling must not slow a student's first run.
+    the warm-up's minute of UMAP compiling must not slow page runs, and shares the cores
+    evenly with a student's first run. Not nicer than the workers: a thread that holds the
+    interpreter lock while it waits for a core would stall every page run behind it.
     """
+    from ae_core.service.worker import BACKGROUND_NICENESS
+
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WARM_UP_NICENESS)
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + BACKGROUND_NICENESS)
     except (AttributeError, OSError) as error:  # not Linux, or not allowed: the warm-up still runs
         LOGGER.info("warm-up: runs at normal priority (%s)", error)
 

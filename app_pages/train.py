@@ -33,6 +33,7 @@ PAGE = "train"
 VIEW_KEY = "train_view"
 POLL_KEY = "train_poll_seconds"
 STOPPING_KEY = "train_seen_stopping"
+JUST_STARTED_KEY = "train_just_started"
 
 manager = get_manager()
 controls.init_state()
@@ -63,6 +64,7 @@ def _start() -> None:
         return
     controls.filled(run_id)
     st.query_params["run_id"] = run_id
+    st.session_state[JUST_STARTED_KEY] = True
 
 
 def _stop() -> None:
@@ -185,6 +187,8 @@ if record is None:
     welcome()
 else:
     watch(record.run_id)
+    if st.session_state.pop(JUST_STARTED_KEY, False):
+        views.close_sidebar_on_a_phone()  # the run, not the settings, is what a phone should show now
     run_header(record)
     if record.status is RunStatus.FAILED and not datasets.is_available_offline(record.config.dataset):
         st.info(how_to_get(record.config.dataset), icon=":material/cloud_download:")

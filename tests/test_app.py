@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import re
 from pathlib import Path
@@ -18,6 +17,7 @@ from ae_core.config import ModelConfig, TrainConfig
 from ae_core.errors import DatasetUnavailable, RunNotFound
 from ae_core.store.records import RunStatus
 from ae_lab_ui import form, services
+from tests.app_elements import charts
 from tests.fake_jobs import FakeJobManager
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -34,15 +34,6 @@ def run_app(query_params: dict[str, str] | None = None) -> AppTest:
 def assert_clean(app: AppTest) -> None:
     """No exception box: a person never sees a traceback."""
     assert not app.exception, [item.value for item in app.exception]
-
-
-def charts(app: AppTest) -> dict[str, dict[str, Any]]:
-    """Plotly figures on the page, by the key they were drawn with (not app.py's hidden preload chart)."""
-    found = {}
-    for element in app.get("plotly_chart"):
-        found[element.proto.id.rsplit("-", 1)[-1]] = json.loads(element.proto.spec)
-    found.pop("app_plotly_preload_chart", None)
-    return found
 
 
 def count(values: Any) -> int:

@@ -27,6 +27,7 @@ import fake_trainer  # noqa: E402
 from ae_core.config import ModelConfig, TrainConfig  # noqa: E402
 from ae_core.errors import RunNotFound  # noqa: E402
 from ae_core.service.jobs import JobManager  # noqa: E402
+from ae_core.service.worker import BACKGROUND_NICENESS  # noqa: E402
 from ae_core.store.records import RunStatus  # noqa: E402
 
 FAKE = "fake_trainer:train"
@@ -155,6 +156,8 @@ def test_cancel_mid_run_stops_the_work(make_manager: Callable[..., JobManager]) 
     run_id = manager.submit(fake_config(steps=500, epochs=10))  # about 100 s if nothing stopped it
     wait_for(lambda: len(manager.metrics_since(run_id)) >= 3, "the first loss points")
     pid = worker_of(manager, run_id)
+    # Training runs nicer than the server, so page runs get a core first.
+    assert os.getpriority(os.PRIO_PROCESS, pid) == os.getpriority(os.PRIO_PROCESS, 0) + BACKGROUND_NICENESS
     manager.cancel(run_id)
     assert wait_status(manager, run_id, RunStatus.CANCELLED, timeout=10) == RunStatus.CANCELLED
     assert manager.get_run(run_id).message == "Cancelled by request."

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from ae_core.config import ModelConfig, TrainConfig
 from ae_core.models.zoo import build_autoencoder, save_autoencoder
 from ae_core.store.records import RunStatus
 from ae_lab_ui import compare, views
+from tests.app_elements import charts
 from tests.fake_jobs import FakeJobManager
 from tests.fragment_spy import FragmentSpy, fragments  # noqa: F401 - the fixture
 
@@ -34,10 +34,6 @@ def finished(fake: FakeJobManager, tmp_path: Path, config: TrainConfig, mse: flo
     save_autoencoder(build_autoencoder(config.model, config.image_shape, seed=0), path)
     fake.model_files[run_id] = path
     return run_id
-
-
-def charts(app: AppTest) -> dict[str, dict]:
-    return {element.proto.id.rsplit("-", 1)[-1]: json.loads(element.proto.spec) for element in app.get("plotly_chart")}
 
 
 def assert_clean(app: AppTest) -> None:

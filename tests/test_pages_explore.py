@@ -11,6 +11,7 @@ from ae_core.config import ModelConfig, TrainConfig
 from ae_core.models.zoo import build_autoencoder, save_autoencoder
 from ae_core.store.records import RunStatus
 from ae_lab_ui import run_models, views
+from tests.app_elements import charts
 from tests.fake_jobs import FakeJobManager
 from tests.fragment_spy import FragmentSpy, fragments  # noqa: F401 - the fixture
 
@@ -42,10 +43,6 @@ def open_page(run_id: str | None = None) -> AppTest:
 def assert_clean(app: AppTest) -> None:
     assert not app.exception, [item.value for item in app.exception]
     assert not app.error, [item.value for item in app.error]
-
-
-def charts(app: AppTest) -> dict[str, dict]:
-    return {element.proto.id.rsplit("-", 1)[-1]: json.loads(element.proto.spec) for element in app.get("plotly_chart")}
 
 
 def image_captions(app: AppTest) -> list[str]:

@@ -34,3 +34,25 @@ def test_students_never_see_a_traceback() -> None:
     for section, options in settings().items():
         for name in options:
             assert f"{section}.{name}" in config._config_options_template
+
+
+def test_no_page_run_pays_for_a_full_garbage_collection(monkeypatch) -> None:
+    import sys
+    import types
+
+    from streamlit.runtime.scriptrunner import script_runner
+
+    from ae_lab_ui.keras_session import keep_keras_state
+
+    # Streamlit's gc.collect() after every run, and keras.backend.clear_session() (another
+    # gc.collect, and a reset of state the sessions share): each about 0.2 s with TensorFlow loaded.
+    assert settings()["runner"]["postScriptGC"] is False
+    cleared: list[bool] = []
+    fake_keras = types.SimpleNamespace(backend=types.SimpleNamespace(clear_session=lambda: cleared.append(True)))
+    monkeypatch.setitem(sys.modules, "keras", fake_keras)
+    monkeypatch.setattr(script_runner, "_clean_problem_modules", script_runner._clean_problem_modules)
+    script_runner._clean_problem_modules()
+    assert cleared == [True]  # what Streamlit does on its own
+    assert keep_keras_state() is True
+    script_runner._clean_problem_modules()
+    assert cleared == [True]

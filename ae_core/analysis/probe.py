@@ -33,7 +33,7 @@ import numpy as np
 
 from ae_core.checks import fail
 from ae_core.data import Splits, fixed_sample, load_dataset
-from ae_core.store import default_home, write_json_atomic
+from ae_core.store import CACHE_DIRNAME, default_home, write_json_atomic
 
 if TYPE_CHECKING:
     from ae_core.models import Autoencoder
@@ -169,7 +169,7 @@ def fit_probes(splits: Splits, bundle: Autoencoder | None = None, *, probes: Seq
 
 def cache_folder() -> Path:
     """Where the Classify page's probe results are kept: ``<the store's home>/cache/probes``."""
-    return default_home() / "cache" / "probes"
+    return default_home() / CACHE_DIRNAME / "probes"
 
 
 def _page_splits(dataset: str, grayscale: bool) -> Splits:

@@ -10,8 +10,8 @@ from ae_core.store.layout import (CHECKPOINT_DIRNAME, CONFIG_FILENAME, MODEL_FIL
                                   Checkpoint, RunFolder)
 from ae_core.store.records import (CANCELLED_MESSAGE, INTERRUPTED_MESSAGE, DamagedRun, MetricRow, RunRecord,
                                    RunStatus, RESUME_KIND, stopped_status, validate_run_id)
-from ae_core.store.store import HOME_ENV, RunStore, default_home
+from ae_core.store.store import CACHE_DIRNAME, HOME_ENV, RunStore, default_home
 
-__all__ = ["CANCELLED_MESSAGE", "CHECKPOINT_DIRNAME", "CONFIG_FILENAME", "Checkpoint", "DamagedRun", "HOME_ENV",
+__all__ = ["CACHE_DIRNAME", "CANCELLED_MESSAGE", "CHECKPOINT_DIRNAME", "CONFIG_FILENAME", "Checkpoint", "DamagedRun", "HOME_ENV",
            "INTERRUPTED_MESSAGE", "MODEL_FILENAME", "PARTIAL_PREFIX", "MetricRow", "RESUME_KIND", "RunFolder", "RunRecord", "RunStatus", "RunStore",
            "SNAPSHOT_KINDS", "default_home", "stopped_status", "validate_run_id", "write_json_atomic"]

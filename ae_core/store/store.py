@@ -43,6 +43,9 @@ HOME_ENV = "AE_LAB_HOME"
 DB_FILENAME = "lab.sqlite3"
 RUNS_DIRNAME = "runs"
 LOCKS_DIRNAME = "locks"
+# Results derived from the data alone and kept across server restarts (the Classify page's
+# probes); deleting the folder only costs their recomputation.
+CACHE_DIRNAME = "cache"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

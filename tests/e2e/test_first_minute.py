@@ -19,6 +19,7 @@ from tests.e2e.test_browser import (FIRST_RUN_TIMEOUT_MS, LIVE_TIMEOUT_MS, no_ex
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PROJECTOR = {"width": 1280, "height": 720}
+PHONE = {"width": 390, "height": 844}
 # True once the reconstruction grid's caption reports an MSE of at most the argument.
 RECONSTRUCTIONS_AT_MOST_JS = """(limit) => {
     const grid = document.querySelector('.st-key-train_reconstruction_grid');
@@ -48,6 +49,29 @@ def test_the_default_run_shows_recognisable_digits_at_a_projectors_size(page, ap
         box = page.locator(f".st-key-{key}").bounding_box()
         assert box is not None and box["y"] + box["height"] <= PROJECTOR["height"], (key, box)
     no_exception(page)
+
+
+def test_on_a_phone_the_run_is_in_view_after_train(browser, app_url: str, screenshots: Path) -> None:
+    phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
+    phone.set_default_timeout(60_000)
+    sidebar = phone.get_by_test_id("stSidebar")
+    try:
+        phone.goto(app_url)
+        phone.get_by_role("heading", name="Train an autoencoder").wait_for()
+        expect(sidebar).to_have_attribute("data-collapsed", "true")  # a phone starts on the page, not the settings
+        expect(phone.locator(".st-key-train_start_main button")).to_be_in_viewport()
+        # The student opens the settings and presses the sidebar's Train, which covers the page.
+        phone.get_by_test_id("stExpandSidebarButton").click()
+        expect(sidebar).to_have_attribute("data-collapsed", "false")
+        phone.locator(".st-key-train_start button").click()
+        wait_for_points(phone, "train_loss_curve", 0, FIRST_RUN_TIMEOUT_MS)
+        expect(sidebar).to_have_attribute("data-collapsed", "true")
+        expect(status_tile(phone, "Training").or_(status_tile(phone, "Finished"))).to_be_in_viewport()
+        expect(phone.locator(".st-key-train_loss_curve")).to_be_in_viewport()
+        screenshot(phone, screenshots / "train-phone.png")
+        no_exception(phone)
+    finally:
+        phone.context.close()
 
 
 def test_train_runs_train_keeps_the_run(page, app_url: str) -> None:
