@@ -20,7 +20,7 @@ import streamlit as st
 
 from ae_lab_ui.keras_session import keep_keras_state
 from ae_lab_ui.services import get_manager
-from ae_lab_ui.warmup import warm_up
+from ae_lab_ui.warmup import import_shared_modules, warm_up
 
 
 @contextlib.asynccontextmanager
@@ -32,6 +32,7 @@ async def lifespan(app: st.App) -> AsyncIterator[None]:
     except Exception:  # noqa: BLE001 - the pages say what is wrong; the server must still serve them
         logging.getLogger("ae_lab_ui").exception("the job manager could not start with the server")
     else:
+        import_shared_modules()  # before any page run or the warm-up can race to import them
         # In the background: the server answers at once, and the warm-up's work (Keras,
         # UMAP's compile, the newest runs' models, the pixel probes) is done before most
         # first clicks instead of during them.

@@ -36,6 +36,22 @@ RECENT_RUNS = 3
 _CONTEXT_LOGGER = "streamlit.runtime.scriptrunner_utils.script_run_context"
 
 
+# Imported by page runs (plotly's figures and Streamlit's tables import pandas on first
+# use) and by the warm-up thread alike. Two threads importing the same package at once can
+# hand one of them the half-initialised module: in a browser test a page run failed with
+# "partially initialized module 'pandas' has no attribute 'Series'" while the warm-up
+# imported scikit-learn. These are imported once, before any page runs (about 2 s).
+SHARED_MODULES = ("pandas", "plotly.graph_objects", "sklearn.decomposition")
+
+
+def import_shared_modules() -> None:
+    """Import, in the calling thread, the packages both page runs and the warm-up import lazily."""
+    import importlib
+
+    for name in SHARED_MODULES:
+        importlib.import_module(name)
+
+
 def warm_up() -> None:
     """Do the server-start work in the calling thread; never raises (failures are logged)."""
     from threadpoolctl import threadpool_limits

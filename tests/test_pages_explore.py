@@ -40,6 +40,12 @@ def open_page(run_id: str | None = None) -> AppTest:
     return app.run()
 
 
+def open_tab(app: AppTest, label: str) -> AppTest:
+    """Switch the page's tabs to ``label``, as a click on it does (only the open tab is drawn)."""
+    app.session_state["explore_tab"] = label
+    return app.run()
+
+
 def assert_clean(app: AppTest) -> None:
     assert not app.exception, [item.value for item in app.exception]
     assert not app.error, [item.value for item in app.error]
@@ -68,20 +74,25 @@ def test_a_2d_vae_shows_the_decoded_plane_prior_samples_and_sliders(fake: FakeJo
     chart = next(element.proto for element in app.get("plotly_chart") if element.proto.id.endswith("explore_map"))
     assert list(chart.selection_mode) and json.loads(chart.config)["scrollZoom"] is False
     assert "Nothing picked yet." in [info.value for info in app.info]
+    # Only the open tab is drawn: the sliders wait for theirs.
+    assert not [slider for slider in app.slider if slider.key.startswith("explore_z")]
+    assert not app.get("file_uploader")
     # Two code numbers: two sliders; the prior can be re-drawn.
+    open_tab(app, "Sample & sliders")
     assert {slider.key for slider in app.slider} >= {f"explore_z0_{run_id}", f"explore_z1_{run_id}"}
     app.slider(key=f"explore_z0_{run_id}").set_value(0.5).run()
     assert_clean(app)
     app.button(key="explore_resample").click().run()
     assert app.session_state["explore_sample_seed"] == 1
     assert "12 draws from N(0, I) (seed 1)" in image_captions(app)
+    open_tab(app, "Latent map")
     app.slider(key="explore_grid_size").set_value(6).run()
     assert_clean(app)
 
 
 def test_interpolation_decodes_the_chosen_number_of_steps(fake: FakeJobManager, tmp_path: Path) -> None:
     run_id = finished_run(fake, tmp_path, ModelConfig(arch="dense", latent_dim=8))
-    app = open_page(run_id)
+    app = open_tab(open_page(run_id), "Interpolate")
     assert_clean(app)
     app.number_input(key="explore_from").set_value(5)
     app.number_input(key="explore_to").set_value(9)
@@ -90,12 +101,13 @@ def test_interpolation_decodes_the_chosen_number_of_steps(fake: FakeJobManager, 
     captions = image_captions(app)
     assert "12 decoded steps along the straight line between the two codes" in captions
     # An 8-d code is mapped on its PCA plane; 8 numbers still get one slider each.
+    open_tab(app, "Sample & sliders")
     assert len([slider for slider in app.slider if slider.key.startswith("explore_z")]) == 8
 
 
 def test_the_error_explorer_ranks_and_offers_the_anomaly_demo(fake: FakeJobManager, tmp_path: Path) -> None:
     run_id = finished_run(fake, tmp_path, ModelConfig(arch="dense", latent_dim=4))
-    app = open_page(run_id)
+    app = open_tab(open_page(run_id), "Errors")
     assert_clean(app)
     found = charts(app)
     assert "explore_error_maps" in found and "explore_error_histogram" in found
@@ -108,7 +120,7 @@ def test_the_error_explorer_ranks_and_offers_the_anomaly_demo(fake: FakeJobManag
 
 def test_a_held_out_run_highlights_its_class(fake: FakeJobManager, tmp_path: Path) -> None:
     run_id = finished_run(fake, tmp_path, ModelConfig(arch="dense", latent_dim=4), exclude_class=7)
-    app = open_page(run_id)
+    app = open_tab(open_page(run_id), "Errors")
     assert_clean(app)
     names = [trace["name"] for trace in charts(app)["explore_error_histogram"]["data"]]
     assert "7 (never trained on)" in names
@@ -192,7 +204,7 @@ def test_the_uploader_and_the_page_give_the_same_limit(fake: FakeJobManager, tmp
     from ae_core.data import MAX_UPLOAD_BYTES
 
     finished_run(fake, tmp_path, ModelConfig(arch="dense", latent_dim=4))
-    app = open_page()
+    app = open_tab(open_page(), "Your image")
     assert_clean(app)
     uploader = app.get("file_uploader")[0].proto
     assert uploader.max_upload_size_mb * 1024 * 1024 == MAX_UPLOAD_BYTES

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from types import SimpleNamespace
 
 import keras
@@ -12,9 +13,10 @@ import pytest
 from ae_core.config import ModelConfig, TrainConfig
 from ae_core.store import Checkpoint
 from ae_core.store.layout import CHECKPOINT_MODEL_FILENAME, CHECKPOINT_STATE_FILENAME
-from ae_core.training.callbacks import (BATCH_EVENTS_PER_SECOND, DIVERGED, ENCODE_BATCH, SNAPSHOT_SECONDS,
+from ae_core.training.callbacks import (BATCH_EVENTS_PER_SECOND, DIVERGED, DIVERGENCE_FACTOR, ENCODE_BATCH,
+                                        MSE_LIMIT, SNAPSHOT_SECONDS,
                                         YOUNG_RUN_SECONDS, YOUNG_SNAPSHOT_SECONDS,
-                                        MetricEvents, RunState, SnapshotEvents, StopOnRequestOrNaN)
+                                        MetricEvents, RunState, SnapshotEvents, StopOnRequestOrDivergence)
 from ae_core.training.fit import EpochCheckpoint
 from ae_core.training.autoencoder import NUM_RECONSTRUCTIONS, psnr_from_mse
 from tests.collect import run
@@ -93,9 +95,37 @@ def test_a_diverging_loss_fails_the_run_with_a_readable_message() -> None:
     exploding = ModelConfig(arch="dense", latent_dim=256, loss="mse", activation="linear", output_activation="linear")
     result, events = run(tiny(model=exploding, optimizer="sgd", learning_rate=10.0, batch_size=64, train_limit=512))
     assert result.status == "failed"
-    assert "NaN" in result.message or "infinite" in result.message
+    assert re.search(r"The loss (became NaN|became infinite|grew to \S+) at epoch \d+, step \d+", result.message)
     assert "lower learning rate" in result.message
     assert events[-1]["status"] == "failed" and events[-1]["message"] == result.message
+
+
+def test_a_loss_that_runs_away_but_stays_finite_fails_the_run() -> None:
+    # Adam at learning rate 10 with a linear output stayed finite (test MSE 5.9e6) and used to
+    # end as FINISHED.
+    linear = ModelConfig(arch="dense", latent_dim=32, loss="mse", output_activation="linear")
+    result, events = run(tiny(model=linear, optimizer="adam", learning_rate=10.0, num_epochs=3))
+    assert result.status == "failed"
+    assert re.fullmatch(rf"The reconstruction error \(MSE\) reached \S+ at epoch 1, step \d+, above 1, the most two "
+                        rf"images with pixels between 0 and 1 can differ\. {re.escape(DIVERGED)}", result.message)
+    assert events[-1]["status"] == "failed"
+
+
+def test_the_divergence_bound_is_ten_times_the_first_loss() -> None:
+    state, callbacks = _live([], _Clock())
+    for batch, loss in enumerate((0.5, 0.2, 0.5 * DIVERGENCE_FACTOR)):  # up to the bound: still training
+        callbacks.on_train_batch_end(batch, {"loss": loss})
+    assert state.failure is None and not callbacks.model.stop_training
+    callbacks.on_train_batch_end(3, {"loss": 5.01})
+    assert callbacks.model.stop_training is True
+    assert state.failure == (f"The loss grew to 5.01 at epoch 1, step 4, more than 10 times its first value (0.5). "
+                             f"{DIVERGED}")
+    # A reconstruction MSE above MSE_LIMIT has diverged whatever the loss did before.
+    state, callbacks = _live([], _Clock())
+    callbacks.on_train_batch_end(0, {"loss": 2e8, "mse": MSE_LIMIT})
+    assert state.failure is None
+    callbacks.on_train_batch_end(1, {"loss": 300.0, "mse": 300.0})
+    assert state.failure.startswith("The reconstruction error (MSE) reached 300 at epoch 1, step 2, above 1,")
 
 
 def test_denoising_snapshots_include_the_noisy_inputs() -> None:
@@ -167,7 +197,7 @@ def _live(events: list, clock: _Clock, should_stop=lambda: False, *, steps_per_e
     snapshots = SnapshotEvents(state, bundle or _Identity(), events.append, images=images,
                                labels=np.arange(len(images)) % 10, recon_indices=np.arange(16),
                                latent_indices=np.arange(len(images)), corrupt=corrupt)
-    callbacks = [StopOnRequestOrNaN(state, should_stop), MetricEvents(state, events.append), snapshots]
+    callbacks = [StopOnRequestOrDivergence(state, should_stop), MetricEvents(state, events.append), snapshots]
     return state, keras.callbacks.CallbackList(callbacks, model=_model())
 
 
@@ -210,7 +240,7 @@ def test_a_nan_batch_stops_training_through_stop_training() -> None:
 def test_the_step_is_derived_from_the_batch_index_and_clamped_to_the_epoch() -> None:
     # With 4 steps per execution and 10 batches an epoch, Keras reports batches 3, 7 and 11.
     state = RunState(10, clock=_Clock())
-    stop = StopOnRequestOrNaN(state, lambda: False)
+    stop = StopOnRequestOrDivergence(state, lambda: False)
     stop.set_model(_model())
     steps = []
     for epoch in range(2):

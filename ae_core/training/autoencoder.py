@@ -19,7 +19,8 @@ from ae_core.checks import check_int
 from ae_core.config import TrainConfig
 from ae_core.data import Splits, fixed_sample, make_dataset
 from ae_core.models import Autoencoder, build_autoencoder, corrupt, load_autoencoder, save_autoencoder
-from ae_core.training.callbacks import MetricEvents, RunState, SnapshotEvents, StopOnRequestOrNaN
+from ae_core.training.callbacks import (MetricEvents, RunState, SnapshotEvents,
+                                        StopOnRequestOrDivergence)
 from ae_core.training.events import Event, TrainResult, ignore_event, never_stop
 from ae_core.training.fit import (STEPS_PER_EXECUTION, EpochCheckpoint, fit_live, resume_or_build, run_start_event,
                                   seeded_splits)
@@ -67,7 +68,7 @@ def train_autoencoder(config: TrainConfig, on_event: Callable[[Event], None] = i
     # checkpoint of an epoch follow from how that epoch ended.
     state = RunState(steps_per_epoch, initial_epoch)
     callbacks: list[keras.callbacks.Callback] = [
-        StopOnRequestOrNaN(state, should_stop), MetricEvents(state, on_event),
+        StopOnRequestOrDivergence(state, should_stop), MetricEvents(state, on_event),
         SnapshotEvents(state, bundle, on_event, images=splits.x_val, labels=splits.y_val,
                        recon_indices=recon_indices, latent_indices=latent_indices, corrupt=noisy),
     ]

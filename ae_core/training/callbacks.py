@@ -2,15 +2,15 @@
 
 Each does one job, the way Keras's own callbacks (``TerminateOnNaN``, ``BackupAndRestore``) do:
 
-- ``StopOnRequestOrNaN`` keeps the run's step count, ends the run when the user asks,
-  and fails it when the loss is no longer a finite number;
+- ``StopOnRequestOrDivergence`` keeps the run's step count, ends the run when the user
+  asks, and fails it when the loss is no longer a finite number or runs away;
 - ``MetricEvents`` sends throttled ``batch`` events and an ``epoch`` event per epoch;
 - ``SnapshotEvents`` sends ``reconstruction`` and ``latent`` snapshots of fixed
   validation images (autoencoders only; a classifier has no reconstructions).
 
 The events are plain-Python dicts (see docs/DESIGN.md, "training"). A run ends early by
-setting ``self.model.stop_training``. ``StopOnRequestOrNaN`` is the only writer of the
-``RunState`` and must come first in the callback list, so that the others, and the
+setting ``self.model.stop_training``. ``StopOnRequestOrDivergence`` is the only writer of
+the ``RunState`` and must come first in the callback list, so that the others, and the
 checkpoint after them, read the step and the outcome of the batch or epoch at hand.
 """
 
@@ -44,6 +44,13 @@ SNAPSHOT_COST_FACTOR = 20.0
 YOUNG_COST_FACTOR = 8.0
 ENCODE_BATCH = 500
 DIVERGED = "Training diverged: try a lower learning rate, another optimizer, or less extreme settings."
+# A loss that stays finite can still run away (Adam at learning rate 10 with a linear
+# output reached a test MSE of 5.9e6 and was reported finished). Two bounds catch it:
+# a loss above DIVERGENCE_FACTOR times the run's first one (the untrained model's, the
+# highest a healthy run shows), and a reconstruction MSE above MSE_LIMIT, the most two
+# images with pixels between 0 and 1 can differ (that run's first batches already did).
+DIVERGENCE_FACTOR = 10.0
+MSE_LIMIT = 1.0
 
 
 @dataclass
@@ -91,12 +98,15 @@ class RunState:
         return self.clock() - self.start_time
 
 
-class StopOnRequestOrNaN(keras.callbacks.Callback):
-    """Count the run's steps and epochs into its ``RunState``; stop on request, fail on a NaN or infinite loss.
+class StopOnRequestOrDivergence(keras.callbacks.Callback):
+    """Count the run's steps and epochs into its ``RunState``; stop on request, fail on a diverging loss.
 
     Like ``keras.callbacks.TerminateOnNaN``, but the run ends as a result with a
     message for people (``state.failure``), and a stop request ends it the same way
-    (``state.stopped``). It also checks the epoch's metrics, validation included.
+    (``state.stopped``). A run diverges when its loss is NaN or infinite or more than
+    ``DIVERGENCE_FACTOR`` times the first loss this run reported, or when its
+    reconstruction MSE is above ``MSE_LIMIT``. It also checks the epoch's metrics,
+    validation included, for NaN and infinity.
 
     Args:
         state: the run's ``RunState``, which this callback alone writes.
@@ -107,6 +117,7 @@ class StopOnRequestOrNaN(keras.callbacks.Callback):
     def __init__(self, state: RunState, should_stop: Callable[[], bool]) -> None:
         super().__init__()
         self.state, self.should_stop = state, should_stop
+        self.first_loss: float | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.state.epoch = epoch
@@ -119,8 +130,17 @@ class StopOnRequestOrNaN(keras.callbacks.Callback):
         # so the global step is derived and clamped, not counted.
         state.step = state.epoch * state.steps_per_epoch + min(batch + 1, state.steps_per_epoch)
         loss = float(logs.get("loss", 0.0))
+        if self.first_loss is None and math.isfinite(loss):
+            self.first_loss = loss
         if not math.isfinite(loss):
             self._fail(f"The loss became {_describe(loss)} at epoch {state.epoch + 1}, step {state.step}. {DIVERGED}")
+        elif self.first_loss > 0 and loss > DIVERGENCE_FACTOR * self.first_loss:
+            self._fail(f"The loss grew to {loss:.3g} at epoch {state.epoch + 1}, step {state.step}, more than "
+                       f"{DIVERGENCE_FACTOR:g} times its first value ({self.first_loss:.3g}). {DIVERGED}")
+        elif float(logs.get("mse", 0.0)) > MSE_LIMIT:
+            self._fail(f"The reconstruction error (MSE) reached {float(logs['mse']):.3g} at epoch {state.epoch + 1}, "
+                       f"step {state.step}, above {MSE_LIMIT:g}, the most two images with pixels between 0 and 1 "
+                       f"can differ. {DIVERGED}")
         elif self.should_stop():
             state.stopped = True
             self.model.stop_training = True
@@ -149,7 +169,8 @@ class MetricEvents(keras.callbacks.Callback):
     Nothing is sent for the batch or the epoch in which the run stopped or failed.
 
     Args:
-        state: the run's ``RunState``, kept by a ``StopOnRequestOrNaN`` placed before this callback.
+        state: the run's ``RunState``, kept by a ``StopOnRequestOrDivergence`` placed before
+            this callback.
         on_event: called with each event dict.
     """
 
@@ -186,7 +207,8 @@ class SnapshotEvents(keras.callbacks.Callback):
     ``SNAPSHOT_COST_FACTOR`` times as far apart as the last one took to make.
 
     Args:
-        state: the run's ``RunState``, kept by a ``StopOnRequestOrNaN`` placed before this callback.
+        state: the run's ``RunState``, kept by a ``StopOnRequestOrDivergence`` placed before
+            this callback.
         bundle: the ``ae_core.models.zoo.Autoencoder`` being trained.
         on_event: called with each event dict.
         images, labels: the validation images (uint8) and their labels.

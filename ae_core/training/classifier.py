@@ -24,7 +24,7 @@ from ae_core.models import build_cnn, encoder_classifier, labelled_dataset
 from ae_core.config import TrainConfig
 from ae_core.data import Splits
 from ae_core.errors import RunNotFound
-from ae_core.training.callbacks import MetricEvents, RunState, StopOnRequestOrNaN
+from ae_core.training.callbacks import MetricEvents, RunState, StopOnRequestOrDivergence
 from ae_core.training.events import Event, TrainResult, ignore_event, never_stop
 from ae_core.training.fit import (STEPS_PER_EXECUTION, EpochCheckpoint, fit_live, resume_or_build, run_start_event,
                                   seeded_splits)
@@ -69,7 +69,8 @@ def train_classifier(config: TrainConfig, on_event: Callable[[Event], None] = ig
     steps_per_epoch = math.ceil(len(splits.x_train) / config.batch_size)
     state = RunState(steps_per_epoch, initial_epoch)
     # The state's keeper first, the checkpoint last (see the autoencoder trainer).
-    callbacks: list[keras.callbacks.Callback] = [StopOnRequestOrNaN(state, should_stop), MetricEvents(state, on_event)]
+    callbacks: list[keras.callbacks.Callback] = [StopOnRequestOrDivergence(state, should_stop),
+                                                 MetricEvents(state, on_event)]
     if checkpoint is not None:
         callbacks.append(EpochCheckpoint(lambda path: model.save(path, overwrite=True), checkpoint, state))
     on_event(run_start_event(config.num_epochs, steps_per_epoch, initial_epoch, splits))

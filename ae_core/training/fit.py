@@ -85,7 +85,7 @@ def fit_live(model: keras.Model, train_data: Any, val_data: Any, *, state: RunSt
     Args:
         model: the compiled Keras model to fit.
         train_data, val_data: its datasets.
-        state: the run's ``RunState``, kept by the ``StopOnRequestOrNaN`` in ``callbacks``.
+        state: the run's ``RunState``, kept by the ``StopOnRequestOrDivergence`` in ``callbacks``.
         callbacks: every callback of the fit, that one first.
         num_epochs, initial_epoch: where the run ends and starts.
         num_train, batch_size: to count the samples trained, for throughput.
@@ -125,7 +125,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
     Args:
         save: writes the model to the path it is given (a ``.keras`` file).
         checkpoint: the run's checkpoint.
-        state: the run's ``RunState``, kept by a ``StopOnRequestOrNaN`` placed before this
+        state: the run's ``RunState``, kept by a ``StopOnRequestOrDivergence`` placed before this
             callback; a stopped or failed epoch is not saved.
     """
 

@@ -78,6 +78,12 @@ def test_explore_click_on_the_map_decodes_that_spot(tab, finished_app, screensho
     tab.get_by_text("decoded at (").wait_for()
     no_exception(tab)
     screenshot(tab, screenshots / "explore.png")
+    # Only the open tab is drawn; a click on another draws it.
+    tab.get_by_role("tab", name="Interpolate").click()
+    tab.get_by_text("decoded steps along the straight line").wait_for()
+    tab.get_by_role("tab", name="Errors").click()
+    tab.get_by_text("The 12 worst reconstructions").wait_for()
+    no_exception(tab)
 
 
 def test_compare_draws_two_runs_on_shared_axes(tab, finished_app, screenshots: Path) -> None:
