@@ -11,7 +11,6 @@ another page shows the run this session last watched.
 
 from __future__ import annotations
 
-import time
 
 import streamlit as st
 
@@ -19,16 +18,11 @@ from ae_core.data import datasets
 from ae_core.errors import RunNotFound
 from ae_core.store import RunRecord, RunStatus, validate_run_id
 from ae_lab_ui import controls, form, views
-from ae_lab_ui.history import MetricHistory, ProjectionCache
+from ae_lab_ui.history import MetricHistory, ProjectionCache, poll_seconds
 from ae_lab_ui.services import (attempt, get_manager, how_to_get, keep_error, offer_offline_dataset, show_error,
                                 show_kept_errors)
 from ae_lab_ui.watched import unwatch, watch, watched_run_id
 
-LIVE_SECONDS = 1.0
-YOUNG_LIVE_SECONDS = 0.25
-# The page polls fast while a run is queued and for its first seconds of training: then
-# the loss falls fastest and the snapshots come every half second (ae_core.training.callbacks).
-FAST_POLL_SECONDS = 15.0
 PAGE = "train"
 VIEW_KEY = "train_view"
 POLL_KEY = "train_poll_seconds"
@@ -97,14 +91,6 @@ def load_record(run_id: str) -> RunRecord | None:
     except Exception as error:  # noqa: BLE001
         show_error(error, what="read the run")
     return None
-
-
-def poll_seconds(record: RunRecord) -> float | None:
-    """How often the live view polls: fast while the run is young, slower later, never once it ended."""
-    if not record.status.is_active:
-        return None
-    young = record.started_at is None or time.time() - record.started_at < FAST_POLL_SECONDS
-    return YOUNG_LIVE_SECONDS if young else LIVE_SECONDS
 
 
 def live_view(run_id: str) -> None:

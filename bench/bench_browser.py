@@ -38,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.e2e.server import CHROMIUM, COUNT_POINTS_JS, launch_browser, streamlit_app  # noqa: E402
+from tests.e2e.server import CHROMIUM, COUNT_POINTS_JS, launch_browser, streamlit_app, tail  # noqa: E402
 
 VIEWPORT = {"width": 1280, "height": 720}
 CAPTION_MSE = re.compile(r"step (\d+) · MSE ([0-9.]+)")
@@ -121,10 +121,19 @@ def first_render(context, url: str, path: str, condition: str) -> float:
 
 
 def navigation_render(page, name: str, condition: str) -> float:
-    """Seconds from the click on ``name`` in ``page``'s top navigation to ``condition`` holding."""
+    """Seconds from the click on ``name`` in ``page``'s top navigation to ``condition`` holding.
+
+    Raises:
+        RuntimeError: naming the page, if it is not drawn within two minutes (a screenshot is
+            left in the working directory).
+    """
     start = time.perf_counter()
     page.get_by_test_id("stTopNav").get_by_role("link", name=name).click()
-    page.wait_for_function(condition, polling=20)
+    try:
+        page.wait_for_function(condition, polling=20, timeout=120_000)
+    except Exception as error:  # noqa: BLE001 - re-raised with the page's name
+        page.screenshot(path=f"bench-browser-{name.lower()}.png")
+        raise RuntimeError(f"{name} was not drawn within 2 minutes of its navigation link") from error
     return time.perf_counter() - start
 
 
@@ -222,7 +231,11 @@ def main() -> None:
             page.wait_for_function(f"() => ({COUNT_POINTS_JS})('.st-key-train_loss_curve') > 0")
             watchers.append(page)
         if "3" in sections:
-            pages_while_training(browser, url, args.trials)
+            try:
+                pages_while_training(browser, url, args.trials)
+            except RuntimeError:
+                print(f"the server's log ends:\n{tail(Path(folder) / 'streamlit.log', 80)}", flush=True)
+                raise
         if "4" in sections:
             print("4. live projections of the training run's codes while two runs train:")
             for method in ("t-SNE", "UMAP"):

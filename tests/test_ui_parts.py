@@ -12,10 +12,14 @@ from ae_core.analysis.projection import project
 from ae_core.store.records import MetricRow, RunRecord, RunStatus
 from ae_lab_ui import figures, form
 from ae_lab_ui.history import (
+    FAST_POLL_SECONDS,
+    LIVE_SECONDS,
     SLOW_REFRESH_SECONDS,
+    YOUNG_LIVE_SECONDS,
     MetricHistory,
     ProjectionCache,
     format_seconds,
+    poll_seconds,
     progress_bar_state,
 )
 
@@ -124,6 +128,15 @@ def test_history_refresh_asks_for_rows_after_the_last_seen() -> None:
 
 def record(status: RunStatus, **progress: int) -> RunRecord:
     return RunRecord("c" * 32, status, TrainConfig(num_epochs=4), created_at=0.0, started_at=0.0, progress=progress)
+
+
+def test_a_live_view_polls_fast_while_the_run_is_young_and_never_once_it_ended() -> None:
+    queued = RunRecord("c" * 32, RunStatus.QUEUED, TrainConfig(), created_at=0.0)
+    assert poll_seconds(queued, now=lambda: 1e9) == YOUNG_LIVE_SECONDS
+    running = record(RunStatus.RUNNING)  # started at 0.0
+    assert poll_seconds(running, now=lambda: FAST_POLL_SECONDS - 0.1) == YOUNG_LIVE_SECONDS
+    assert poll_seconds(running, now=lambda: FAST_POLL_SECONDS) == LIVE_SECONDS
+    assert poll_seconds(record(RunStatus.FINISHED), now=lambda: 1.0) is None
 
 
 def test_progress_and_time_left() -> None:
