@@ -17,6 +17,8 @@ from ae_lab_ui.services import attempt, get_manager
 
 MAX_SLIDER_DIMS = 16
 TAB_KEY = "explore_tab"
+KEPT_SETTINGS = ("explore_grid_size", "explore_from", "explore_to", "explore_steps", "explore_mnist_style",
+                 "explore_hold_out")
 
 st.title("Explore a trained model")
 manager = get_manager()
@@ -63,7 +65,11 @@ latent_dim = config.model.latent_dim
 bounds = analysis.plane_bounds(data.points)
 plane_word = "the 2-D code itself" if latent_dim <= 2 else "the plane of the codes' first two principal components"
 # Only the open tab is drawn (switching tabs reruns the page): the others cost the server
-# decoding and the browser the drawing canvas, on every open of the page.
+# decoding and the browser the drawing canvas, on every open of the page. Streamlit forgets
+# the value of a widget that a run does not draw, so the closed tabs' settings are stored
+# again here, and a person finds them as they left them.
+for name in [name for name in st.session_state if name in KEPT_SETTINGS or name.startswith("explore_z")]:
+    st.session_state[name] = st.session_state[name]
 tab_map, tab_walk, tab_dims, tab_yours, tab_errors = st.tabs(
     ["Latent map", "Interpolate", "Sample & sliders", "Your image", "Errors"], key=TAB_KEY, on_change="rerun")
 

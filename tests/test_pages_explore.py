@@ -80,7 +80,8 @@ def test_a_2d_vae_shows_the_decoded_plane_prior_samples_and_sliders(fake: FakeJo
     # Two code numbers: two sliders; the prior can be re-drawn.
     open_tab(app, "Sample & sliders")
     assert {slider.key for slider in app.slider} >= {f"explore_z0_{run_id}", f"explore_z1_{run_id}"}
-    app.slider(key=f"explore_z0_{run_id}").set_value(0.5).run()
+    z0 = app.slider(key=f"explore_z0_{run_id}")
+    z0.set_value(z0.max).run()
     assert_clean(app)
     app.button(key="explore_resample").click().run()
     assert app.session_state["explore_sample_seed"] == 1
@@ -88,6 +89,11 @@ def test_a_2d_vae_shows_the_decoded_plane_prior_samples_and_sliders(fake: FakeJo
     open_tab(app, "Latent map")
     app.slider(key="explore_grid_size").set_value(6).run()
     assert_clean(app)
+    # Settings of a tab survive a visit to another one.
+    open_tab(open_tab(app, "Sample & sliders"), "Latent map")
+    assert app.slider(key="explore_grid_size").value == 6
+    z0 = open_tab(app, "Sample & sliders").slider(key=f"explore_z0_{run_id}")
+    assert z0.value == z0.max
 
 
 def test_interpolation_decodes_the_chosen_number_of_steps(fake: FakeJobManager, tmp_path: Path) -> None:

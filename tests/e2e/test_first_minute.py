@@ -133,8 +133,8 @@ def test_the_runs_page_follows_runs_started_elsewhere_without_a_reload(browser, 
 
 def test_a_zoom_survives_the_live_updates(page, app_url: str) -> None:
     start_run(page, app_url, epochs=300)
-    started = time.monotonic()
     drawn = wait_for_points(page, "train_loss_curve", 5, FIRST_RUN_TIMEOUT_MS)
+    started = time.monotonic()  # the run trains by now (it may have queued first)
     # Past the young run's fast polling: when it slows, the whole page is redrawn once, and
     # that closes an open popover (Streamlit fixes a fragment's interval per page run). The
     # zoom itself survives it.
@@ -145,11 +145,14 @@ def test_a_zoom_survives_the_live_updates(page, app_url: str) -> None:
     upper.focus()
     for _ in range(99):
         upper.press("ArrowLeft")
-    read_range = "() => document.querySelector('.st-key-train_loss_curve .js-plotly-plot').layout.xaxis.range"
-    page.wait_for_function(f"() => JSON.stringify(({read_range})()) === '[0,3]'", timeout=LIVE_TIMEOUT_MS)
-    # Several live updates later (more points drawn), the zoom is still the person's.
+    # The x range drawn, or null while a live update swaps the chart (Streamlit remounts it).
+    zoomed = """() => { const plot = document.querySelector('.st-key-train_loss_curve .js-plotly-plot');
+        return !!(plot && plot.layout) && JSON.stringify(plot.layout.xaxis.range) === '[0,3]'; }"""
+    page.wait_for_function(zoomed, timeout=LIVE_TIMEOUT_MS)
+    # Several live updates later (more points drawn), the zoom is still the person's: a reset
+    # one would never come back by itself.
     wait_for_points(page, "train_loss_curve", points(page, "train_loss_curve") + 3, LIVE_TIMEOUT_MS)
     assert drawn < points(page, "train_loss_curve")
-    assert page.evaluate(read_range) == [0, 3]
+    page.wait_for_function(zoomed, timeout=5_000)
     page.locator(".st-key-train_stop button").click()
     status_tile(page, "Stopped").wait_for(timeout=LIVE_TIMEOUT_MS)
