@@ -12,9 +12,10 @@ import logging
 
 import streamlit as st
 
+from ae_lab_ui.icon import page_icon
 from ae_lab_ui.services import friendly_message, get_manager
 
-st.set_page_config(page_title="Autoencoder Lab", page_icon=":material/blur_on:", layout="wide",
+st.set_page_config(page_title="Autoencoder Lab", page_icon=page_icon(), layout="wide",
                    initial_sidebar_state="auto")
 
 # - Small digits are drawn a few pixels wide; keep them crisp when the browser scales them

@@ -64,8 +64,14 @@ def start_run(page, app_url: str, epochs: int = 300) -> str:
 
 
 def test_the_app_opens_on_the_train_page(page, app_url: str) -> None:
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     page.goto(app_url)
     page.get_by_role("heading", name="Train an autoencoder").wait_for()
+    page.wait_for_load_state("networkidle")
+    # Offline works: the page asks its own server for everything, the icon included.
+    assert [url for url in requested if not url.startswith(app_url)] == []
+    expect(page.locator("link[rel*='icon']").first).to_have_attribute("href", re.compile(r"^(/|data:|http://127)"))
     expect(page.locator(".st-key-train_dataset input")).to_have_value(re.compile("MNIST sample"))
     expect(page.locator(".st-key-train_start button")).to_be_enabled()
     expect(page.get_by_role("link", name="Runs")).to_have_count(1)
