@@ -17,6 +17,7 @@ from ae_lab_ui.services import attempt, get_manager
 
 MAX_SLIDER_DIMS = 16
 TAB_KEY = "explore_tab"
+SLIDER_KEY_PREFIX = "explore_z"  # + the code number and the run id
 KEPT_SETTINGS = ("explore_grid_size", "explore_from", "explore_to", "explore_steps", "explore_mnist_style",
                  "explore_hold_out")
 
@@ -68,7 +69,7 @@ plane_word = "the 2-D code itself" if latent_dim <= 2 else "the plane of the cod
 # decoding and the browser the drawing canvas, on every open of the page. Streamlit forgets
 # the value of a widget that a run does not draw, so the closed tabs' settings are stored
 # again here, and a person finds them as they left them.
-for name in [name for name in st.session_state if name in KEPT_SETTINGS or name.startswith("explore_z")]:
+for name in [name for name in st.session_state if name in KEPT_SETTINGS or name.startswith(SLIDER_KEY_PREFIX)]:
     st.session_state[name] = st.session_state[name]
 tab_map, tab_walk, tab_dims, tab_yours, tab_errors = st.tabs(
     ["Latent map", "Interpolate", "Sample & sliders", "Your image", "Errors"], key=TAB_KEY, on_change="rerun")
@@ -131,7 +132,8 @@ if tab_dims.open:
             with columns[0]:
                 code = np.array([[st.slider(f"z{dim}", float(low), float(high),
                                             float(np.clip(data.codes[0, dim], low, high)),
-                                            key=f"explore_z{dim}_{run_id}") for dim, (low, high) in enumerate(ranges)]])
+                                            key=f"{SLIDER_KEY_PREFIX}{dim}_{run_id}")
+                                  for dim, (low, high) in enumerate(ranges)]])
             with columns[1]:
                 show(analysis.decode(bundle, code.astype(np.float32)), "decoded", width=220)
 
