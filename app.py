@@ -12,7 +12,9 @@ import logging
 
 import streamlit as st
 
+from ae_core.access import is_class
 from ae_lab_ui.icon import page_icon
+from ae_lab_ui.identity import remember_browser
 from ae_lab_ui.services import friendly_message, get_manager
 
 st.set_page_config(page_title="Autoencoder Lab", page_icon=page_icon(), layout="wide",
@@ -63,4 +65,8 @@ runs_page = st.Page("app_pages/runs.py", title="Runs", icon=":material/history:"
 explore_page = st.Page("app_pages/explore.py", title="Explore", icon=":material/travel_explore:", url_path="explore")
 compare_page = st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare")
 classify_page = st.Page("app_pages/classify.py", title="Classify", icon=":material/category:", url_path="classify")
-st.navigation([train_page, runs_page, explore_page, compare_page, classify_page, train_alias], position="top").run()
+pages = [train_page, runs_page, explore_page, compare_page, classify_page, train_alias]
+if is_class():  # a single-user lab has no teacher, and says nothing of one
+    pages.insert(5, st.Page("app_pages/teacher.py", title="Teacher", icon=":material/school:", url_path="teacher"))
+remember_browser()  # which student this browser is, kept across reloads (a class only)
+st.navigation(pages, position="top").run()

@@ -17,3 +17,13 @@ class DatasetUnavailable(AELabError):
 
 class RunNotFound(AELabError):
     """No run with this id exists in the store."""
+
+
+class QueueFull(AELabError):
+    """A student already has as many runs waiting as a class allows."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"You already have {limit} run{'s' if limit != 1 else ''} waiting in the queue, the most "
+                         "one person may have at once in this class. Wait until one starts, or cancel one on the "
+                         "Runs page, then press Train again.")
+        self.limit = limit

@@ -23,6 +23,7 @@ from ae_core.config import (
     OUTPUT_ACTIVATIONS,
     VARIATIONAL_ARCHS,
 )
+from ae_core.access import ClassRules
 from ae_core.config import TrainConfig
 from ae_core.data import DATASETS, datasets
 from ae_lab_ui import form
@@ -96,6 +97,32 @@ def values() -> dict[str, Any]:
 
 def dataset() -> str:
     return st.session_state.get(key("dataset"), OFFLINE_DATASET)
+
+
+def keep_within(rules: ClassRules) -> str:
+    """Bring a student's epochs and training examples within the class's caps (before the widgets are drawn).
+
+    The job service refuses a run beyond them; snapping the widgets there first means a
+    student's Train never asks for what would be refused.
+
+    Returns:
+        The class's limits in words, for a caption under the Train button.
+    """
+    state, said = st.session_state, []
+    if rules.max_epochs is not None:
+        epochs = state.get(key("num_epochs"))
+        if not isinstance(epochs, int) or epochs > rules.max_epochs:
+            state[key("num_epochs")] = rules.max_epochs
+        said.append(f"{rules.max_epochs} epochs")
+    if rules.max_train_examples is not None:
+        size = DATASETS[dataset()].train_size
+        if min(state.get(key("example_limit")) or size, size) > rules.max_train_examples:
+            allowed = [n for n in form.EXAMPLE_LIMIT_CHOICES if 0 < n <= rules.max_train_examples]
+            state[key("example_limit")] = allowed[-1] if allowed else form.EXAMPLE_LIMIT_CHOICES[1]
+        said.append(f"{rules.max_train_examples:,} training examples")
+    waiting = rules.max_queued_per_student
+    said.append(f"{waiting} run{'s' if waiting != 1 else ''} waiting at once")
+    return "In this class: at most " + ", ".join(said) + "."
 
 
 def _apply_preset() -> None:

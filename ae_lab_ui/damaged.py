@@ -11,6 +11,7 @@ import re
 
 import streamlit as st
 
+from ae_lab_ui.identity import current_actor
 from ae_lab_ui.services import JobService, attempt, keep_error
 
 CONFIRM_KEY = "runs_damaged_confirm"
@@ -26,7 +27,7 @@ def _delete(manager: JobService, page: str, run_id: str) -> None:
     """The confirm button's callback: delete, or keep the error for ``show_kept_errors(page)``."""
     st.session_state.pop(CONFIRM_KEY, None)
     try:
-        manager.delete(run_id)
+        manager.delete(run_id, current_actor())
     except Exception as error:  # noqa: BLE001 - shown in plain words by show_kept_errors
         keep_error(page, "delete the damaged run", error)
 

@@ -27,6 +27,9 @@ from ae_core.store import RunRecord, RunStatus
 from ae_lab_ui.services import JobService, attempt
 
 MAP_POINTS = 2000
+# Models loaded at once, per server process (not per session: thirty students exploring share
+# them); the least recently used goes first. About 10-60 MB each for the zoo's models.
+MAX_LOADED_MODELS = 8
 # How often a page asks whether its active runs have changed state (one cheap read per run).
 WATCH_SECONDS = 2.0
 
@@ -129,7 +132,7 @@ def model_file(manager: JobService, run_id: str) -> Path:
     return Path(path)
 
 
-@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
+@st.cache_resource(max_entries=MAX_LOADED_MODELS, show_spinner="Loading the model…")
 def _load(path: str, mtime: float):  # -> ae_core.models.zoo.Autoencoder
     del mtime  # Part of the cache key only.
     from ae_core.models import load_autoencoder
@@ -150,7 +153,7 @@ def test_split(config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
     return splits.x_test, splits.y_test
 
 
-@st.cache_resource(max_entries=8, show_spinner="Encoding the test images…")
+@st.cache_resource(max_entries=MAX_LOADED_MODELS, show_spinner="Encoding the test images…")
 def _map_data(path: str, mtime: float, config: TrainConfig) -> MapData:
     from ae_core import analysis
     from ae_core.data import fixed_sample

@@ -20,6 +20,7 @@ from ae_core.data import DATASETS
 from ae_core.store import RunStatus
 from ae_lab_ui import classify_views, form, run_models, views
 from ae_lab_ui.history import MetricHistory, ProjectionCache
+from ae_lab_ui.identity import current_actor
 from ae_lab_ui.services import attempt, get_manager, keep_error, show_kept_errors
 
 LIVE_SECONDS = 1.0
@@ -36,7 +37,7 @@ def _start(source_id: str) -> None:
             source, state["classify_kind"], num_epochs=state["classify_epochs"],
             batch_size=state["classify_batch_size"], augment=state["classify_augment"],
             train_limit=state["classify_train_limit"])
-        manager.submit(config)
+        manager.submit(config, current_actor())
     except Exception as error:  # noqa: BLE001 - shown in plain words by show_kept_errors
         keep_error("classify", "start the classifier", error)
 

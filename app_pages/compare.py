@@ -16,6 +16,7 @@ from ae_core.analysis import METHOD_TITLES
 from ae_core.data import DATASETS, datasets, fixed_sample
 from ae_core.store import RunRecord, RunStatus
 from ae_lab_ui import compare, explore_figures, figures, form, run_models, views
+from ae_lab_ui.identity import current_actor
 from ae_lab_ui.services import attempt, get_manager, how_to_get
 
 REFRESH_SECONDS = 2.0
@@ -128,10 +129,17 @@ with tab_sweep:
     if st.button("Queue the latent-size sweep", key="compare_sweep_start", icon=":material/stacked_line_chart:"):
         present = compare.sweep_members(runs, base.config)
         configs = attempt(lambda: compare.sweep_configs(base.config), what="prepare the sweep") or []
-        queued = [size for size, config in zip(compare.SWEEP_LATENT_SIZES, configs) if size not in present
-                  and attempt(lambda: manager.submit(config), what=f"queue latent size {size}")]
-        st.success(f"Queued latent sizes {', '.join(map(str, queued))}." if queued
-                   else "Every latent size of this sweep has a run already.")
+        queued: list[int] = []
+        for size, config in zip(compare.SWEEP_LATENT_SIZES, configs):
+            if size in present:
+                continue
+            if not attempt(lambda: manager.submit(config, current_actor()), what=f"queue latent size {size}"):
+                break  # a class's queue limit, say: the rest would be refused for the same reason
+            queued.append(size)
+        if queued:
+            st.success(f"Queued latent sizes {', '.join(map(str, queued))}.")
+        elif configs and all(size in present for size in compare.SWEEP_LATENT_SIZES):
+            st.success("Every latent size of this sweep has a run already.")
         # Read again: the runs just queued are active, so the sweep's status polls from now on.
         runs = [record for record in attempt(manager.list_runs, what="list the runs") or runs
                 if record.config.task == "reconstruct"]

@@ -13,6 +13,7 @@ import streamlit as st
 from ae_core import analysis
 from ae_core.data import DATASETS, MAX_UPLOAD_BYTES, fit_to_shape, load_upload, tile
 from ae_lab_ui import explore_figures, run_models, views
+from ae_lab_ui.identity import current_actor
 from ae_lab_ui.services import attempt, get_manager
 
 MAX_SLIDER_DIMS = 16
@@ -192,7 +193,8 @@ if tab_errors.open:
                                     key="explore_hold_out")
                 if st.button("Train it with this class held out", key="explore_train_held_out",
                              icon=":material/science:"):
-                    new_id = attempt(lambda: manager.submit(config.replace(exclude_class=held)), what="start the run")
+                    new_id = attempt(lambda: manager.submit(config.replace(exclude_class=held), current_actor()),
+                                     what="start the run")
                     if new_id:
                         st.success("Queued. It appears in the run list above once its first epoch ends.")
                         queued = attempt(lambda: manager.get_run(new_id), what="read the new run")

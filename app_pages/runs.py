@@ -12,15 +12,17 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import pandas as pd
 import streamlit as st
 
+from ae_core.access import is_class
 from ae_core.errors import AELabError
 from ae_core.store import RunRecord, RunStatus
 from ae_lab_ui import form, views
 from ae_lab_ui.controls import USE_SETTINGS_PARAM
 from ae_lab_ui.damaged import damaged_runs_section
-from ae_lab_ui.history import MetricHistory, ProjectionCache, format_seconds
+from ae_lab_ui.history import MetricHistory, ProjectionCache
+from ae_lab_ui.identity import current_actor
+from ae_lab_ui.run_table import RUNS_TABLE_COLUMNS, runs_table
 from ae_lab_ui.services import attempt, get_manager, keep_error, show_kept_errors
 from ae_lab_ui.watched import watched_run_id
 
@@ -30,6 +32,7 @@ IDLE_REFRESH_SECONDS = 5.0
 SELECTED_KEY = "runs_selected"
 CONFIRM_KEY = "runs_confirm_delete"
 POLLING_KEY = "runs_polling"
+WHOSE_KEY = "runs_whose"
 
 manager = get_manager()
 
@@ -38,7 +41,7 @@ def _act(what: str, action: Callable[[str], Any], run_id: str,
          then: Callable[[Any], None] | None = None) -> None:
     """Run a button's action, then ``then(result)``; keep an error for the page to show (callbacks run first)."""
     try:
-        result = action(run_id)
+        result = action(run_id, current_actor())
     except Exception as error:  # noqa: BLE001 - shown in plain words by show_kept_errors
         keep_error(PAGE, what, error)
         return
@@ -62,25 +65,6 @@ def _selection_changed() -> None:
     st.query_params["run_id"] = st.session_state[SELECTED_KEY]
 
 
-def runs_table(runs: list[RunRecord]) -> pd.DataFrame:
-    rows = []
-    for record in runs:
-        result = record.result or {}
-        autoencoder = record.config.task == "reconstruct"
-        rows.append({
-            "Status": views.status_word(record),
-            "Dataset": form.dataset_title(record.config.dataset),
-            "Architecture": form.architecture(record.config),
-            "Latent size": record.config.model.latent_dim if autoencoder else None,
-            "Test MSE": result.get("test_mse"),
-            "PSNR (dB)": result.get("test_psnr"),
-            "Test accuracy": result.get("test_accuracy"),
-            "Duration": format_seconds(views.duration(record)),
-            "When": datetime.datetime.fromtimestamp(record.created_at),
-        })
-    return pd.DataFrame(rows)
-
-
 def default_selection(ids: list[str]) -> str:
     """The run in the URL, else the one this session watches on the Train page, else the newest."""
     for candidate in (st.query_params.get("run_id"), watched_run_id()):
@@ -101,15 +85,17 @@ def actions(record: RunRecord) -> None:
             st.page_link("app_pages/train.py", label="Use these settings", icon=":material/tune:",
                          query_params={"run_id": run_id, USE_SETTINGS_PARAM: "1"},
                          help="Open the Train page with its sidebar set to this run's settings.")
-    if record.status.is_active:
-        row.button("Stopping…" if record.is_stopping else "Cancel", key="runs_cancel", icon=":material/stop:",
-                   disabled=record.is_stopping, on_click=_act, args=("cancel the run", manager.cancel, run_id))
-    if record.status.is_resumable:
-        row.button("Resume", key="runs_resume", icon=":material/replay:", on_click=_act,
-                   args=("resume the run", manager.resume, run_id, _select),
-                   help="Continue from the last finished epoch.")
-    row.button("Delete", key="runs_delete", icon=":material/delete:",
-               on_click=lambda: st.session_state.__setitem__(CONFIRM_KEY, run_id))
+    mine = current_actor().may_act_on(record.started_by)
+    if mine:  # another student's run is read-only here (and the service refuses it anyway)
+        if record.status.is_active:
+            row.button("Stopping…" if record.is_stopping else "Cancel", key="runs_cancel", icon=":material/stop:",
+                       disabled=record.is_stopping, on_click=_act, args=("cancel the run", manager.cancel, run_id))
+        if record.status.is_resumable:
+            row.button("Resume", key="runs_resume", icon=":material/replay:", on_click=_act,
+                       args=("resume the run", manager.resume, run_id, _select),
+                       help="Continue from the last finished epoch.")
+        row.button("Delete", key="runs_delete", icon=":material/delete:",
+                   on_click=lambda: st.session_state.__setitem__(CONFIRM_KEY, run_id))
     model_path = attempt(lambda: manager.model_path(run_id), what="find the model file")
     row.download_button("Model (.keras)", data=(lambda: model_path.read_bytes()) if model_path else b"",
                         file_name=f"{'classifier' if record.config.task == 'classify' else 'autoencoder'}-"
@@ -119,7 +105,10 @@ def actions(record: RunRecord) -> None:
     row.download_button("config.json", data=lambda: config_text(record), file_name=f"config-{run_id[:8]}.json",
                         mime="application/json", key="runs_download_config", icon=":material/download:",
                         on_click="ignore")
-    if st.session_state.get(CONFIRM_KEY) == run_id:
+    if not mine:
+        st.caption("Another student started this run: you can watch it, download it and train its settings "
+                   "yourself, but only they (or the teacher) can stop, resume or delete it.")
+    elif st.session_state.get(CONFIRM_KEY) == run_id:
         with st.container(border=True):
             st.warning("Delete this run, its model and its pictures? This cannot be undone."
                        + (" It is still training, so it will be stopped first." if record.status.is_active else ""),
@@ -155,9 +144,16 @@ def details(record: RunRecord) -> None:
 def runs_view() -> None:
     show_kept_errors(PAGE)
     damaged_runs_section(manager, PAGE)  # runs the store cannot read: named here so they can be deleted
-    runs = attempt(manager.list_runs, what="list the runs") or []
+    runs = every_run = attempt(manager.list_runs, what="list the runs") or []
+    actor = current_actor()
+    if is_class():
+        st.radio("Show", ("Mine", "Everyone"), key=WHOSE_KEY, horizontal=True, label_visibility="collapsed",
+                 index=1 if actor.is_teacher else 0, help="Everyone's runs are read-only unless they are yours.")
+        if st.session_state[WHOSE_KEY] == "Mine":
+            runs = [record for record in runs if record.started_by == actor.student_id]
     if not runs:
-        st.info("No runs yet. Start one on the Train page.", icon=":material/inbox:")
+        st.info("No runs yet. Start one on the Train page."
+                + (" Choose Everyone to see the class's runs." if is_class() else ""), icon=":material/inbox:")
         st.page_link("app_pages/train.py", label="Go to the Train page", icon=":material/model_training:")
         return
     counts = {status: sum(r.status is status for r in runs) for status in RunStatus}
@@ -166,12 +162,8 @@ def runs_view() -> None:
     tiles[1].metric("Training", counts[RunStatus.RUNNING], border=True)
     tiles[2].metric("Queued", counts[RunStatus.QUEUED], border=True)
     tiles[3].metric("Finished", counts[RunStatus.FINISHED], border=True)
-    st.dataframe(runs_table(runs), hide_index=True, key="runs_table", column_config={
-        "Test MSE": st.column_config.NumberColumn(format="%.5f"),
-        "PSNR (dB)": st.column_config.NumberColumn(format="%.1f"),
-        "Test accuracy": st.column_config.NumberColumn(format="percent"),
-        "When": st.column_config.DatetimeColumn(format="distance"),
-    })
+    st.dataframe(runs_table(runs, actor.student_id if is_class() else None), hide_index=True, key="runs_table",
+                 column_config=RUNS_TABLE_COLUMNS)
     by_id = {record.run_id: record for record in runs}
     ids = list(by_id)
     if st.session_state.get(SELECTED_KEY) not in by_id:
@@ -181,7 +173,7 @@ def runs_view() -> None:
     st.query_params["run_id"] = st.session_state[SELECTED_KEY]
     st.divider()
     details(by_id[st.session_state[SELECTED_KEY]])
-    if refresh_seconds(runs) != st.session_state.get(POLLING_KEY):
+    if refresh_seconds(every_run) != st.session_state.get(POLLING_KEY):
         # A run started, resumed or ended: redraw the page once, so the polling follows
         # (a fragment's interval is set by the full page run).
         st.rerun(scope="app")

@@ -19,6 +19,7 @@ from ae_core.errors import RunNotFound
 from ae_core.store import RunRecord, RunStatus, validate_run_id
 from ae_lab_ui import controls, form, views
 from ae_lab_ui.history import MetricHistory, ProjectionCache, poll_seconds
+from ae_lab_ui.identity import current_actor
 from ae_lab_ui.services import (attempt, get_manager, how_to_get, keep_error, offer_offline_dataset, show_error,
                                 show_kept_errors)
 from ae_lab_ui.watched import unwatch, watch, watched_run_id
@@ -52,7 +53,7 @@ def attached_run_id() -> str | None:
 def _start() -> None:
     try:
         config = form.build_config(controls.dataset(), controls.values())
-        run_id = manager.submit(config)
+        run_id = manager.submit(config, current_actor())
     except Exception as error:  # noqa: BLE001 - shown to the person by show_error, logged there if unexpected
         keep_error(PAGE, "start the run", error)
         return
@@ -66,7 +67,7 @@ def _stop() -> None:
     if run_id is None:
         return
     try:
-        manager.cancel(run_id)
+        manager.cancel(run_id, current_actor())
     except Exception as error:  # noqa: BLE001
         keep_error(PAGE, "stop the run", error)
 
@@ -116,8 +117,11 @@ def start_buttons(record: RunRecord | None) -> None:
                         on_click=_start)
     active = record is not None and record.status.is_active
     stopping = record is not None and record.is_stopping
+    theirs = record is not None and not current_actor().may_act_on(record.started_by)
     stop_column.button("Stopping…" if stopping else "Stop", key="train_stop", icon=":material/stop:",
-                       width="stretch", disabled=not active or stopping, on_click=_stop)
+                       width="stretch", disabled=not active or stopping or theirs, on_click=_stop,
+                       help="Another student started this run; only they (or the teacher) can stop it."
+                       if theirs and active else None)
 
 
 def welcome() -> None:
@@ -161,10 +165,16 @@ record = load_record(run_id) if run_id else None
 if record is not None:
     controls.fill_from(record.config, record.run_id)
 
+# A student of a class trains within the teacher's caps (None: not a class, or the teacher).
+rules = None if current_actor().is_teacher else attempt(manager.class_rules, what="read the class's limits")
+limits = controls.keep_within(rules) if rules is not None else None
+
 with st.sidebar:
     st.header("Set up a run")
     controls.render_main()
     start_buttons(record)
+    if limits:
+        st.caption(limits)
     controls.render_details()
 
 show_kept_errors(PAGE)

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from ae_core.access import LAB_OWNER, Actor, ClassRules
 from ae_core.config import TrainConfig
-from ae_core.errors import RunNotFound
+from ae_core.errors import QueueFull, RunNotFound
 from ae_core.store.records import DamagedRun, MetricRow, RunRecord, RunStatus, validate_run_id
 
 SNAPSHOT_KINDS = ("reconstruction", "latent")
@@ -36,6 +37,7 @@ class FakeJobManager:
         self.checkpoint_files: dict[str, Path] = {}  # the model of a run's last good epoch checkpoint
         self.damaged: dict[str, str] = {}  # runs the store cannot read: id -> reason, as add_damaged gives them
         self.submitted: list[TrainConfig] = []
+        self.submitted_by: list[str | None] = []  # the student of each submit, as the pages passed it
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.errors: dict[str, BaseException] = {}
         self._lock = threading.Lock()
@@ -43,19 +45,26 @@ class FakeJobManager:
         # The real service only records a cancel request; the worker stops a moment later.
         # False makes the fake do the same (the run shows "Stopping…" until set_status).
         self.cancel_stops_at_once = True
+        self.rules = ClassRules()
 
     # --- the JobManager API -------------------------------------------------
-    def submit(self, config: TrainConfig) -> str:
+    def submit(self, config: TrainConfig, actor: Actor = LAB_OWNER) -> str:
         self._enter("submit", config)
         if not isinstance(config, TrainConfig):
             raise ValueError(f"config must be a TrainConfig; got {type(config).__name__}")
+        if not actor.is_teacher:  # the real manager's rules, from the one place they are written
+            self.rules.check(config)
+            waiting = sum(r.status is RunStatus.QUEUED and r.started_by == actor.student_id for r in self.runs.values())
+            if waiting >= self.rules.max_queued_per_student:
+                raise QueueFull(self.rules.max_queued_per_student)
         if config.source_run_id is not None:  # checked up front, as the real manager does
             source = self._record(config.source_run_id)
             if source.status is not RunStatus.FINISHED or source.config.task != "reconstruct":
                 raise ValueError(f"source_run_id must name a FINISHED autoencoder run with a saved model; run "
                                  f"{config.source_run_id} is {source.status.value}")
         self.submitted.append(config)
-        return self.add_run(config, status=RunStatus.QUEUED)
+        self.submitted_by.append(actor.student_id or None)
+        return self.add_run(config, status=RunStatus.QUEUED, started_by=actor.student_id or None)
 
     def list_runs(self) -> list[RunRecord]:
         self._enter("list_runs")
@@ -84,28 +93,33 @@ class FakeJobManager:
         self._record(run_id)
         return self.snapshots.get((run_id, kind))
 
-    def cancel(self, run_id: str) -> None:
+    def cancel(self, run_id: str, actor: Actor = LAB_OWNER) -> None:
         self._enter("cancel", run_id)
         record = self._record(run_id)
+        self._check_may_act(record, actor, "stop")
         if record.status.is_active:
             self.set_status(run_id, RunStatus.CANCELLED if self.cancel_stops_at_once else record.status,
                             cancel_requested=True)
 
-    def delete(self, run_id: str) -> None:
+    def delete(self, run_id: str, actor: Actor = LAB_OWNER) -> None:
         self._enter("delete", run_id)
         with self._lock:
+            if run_id in self.damaged and not actor.is_teacher:  # nobody is recorded as its owner
+                raise PermissionError(f"You can only delete your own runs; run {run_id[:8]} was started by "
+                                      "someone else.")
             if self.damaged.pop(validate_run_id(run_id), None) is not None:
                 return
-        self._record(run_id)
+        self._check_may_act(self._record(run_id), actor, "delete")
         with self._lock:
             del self.runs[run_id]
             self.metrics.pop(run_id, None)
             self.model_files.pop(run_id, None)
             self.checkpoint_files.pop(run_id, None)
 
-    def resume(self, run_id: str) -> str:
+    def resume(self, run_id: str, actor: Actor = LAB_OWNER) -> str:
         self._enter("resume", run_id)
         record = self._record(run_id)
+        self._check_may_act(record, actor, "resume")
         if record.status not in (RunStatus.INTERRUPTED, RunStatus.CANCELLED):
             raise ValueError(f"run {run_id} is {record.status.value}; only an interrupted or cancelled run "
                              "can be resumed")
@@ -132,8 +146,24 @@ class FakeJobManager:
         path.write_text(json.dumps(record.config.to_dict(), indent=2), encoding="utf-8")
         return path
 
+    def class_rules(self) -> ClassRules:
+        self._enter("class_rules")
+        return self.rules
+
+    def set_class_rules(self, rules: ClassRules, actor: Actor = LAB_OWNER) -> None:
+        self._enter("set_class_rules", rules)
+        if not actor.is_teacher:
+            raise PermissionError("Only the teacher can change the class's limits.")
+        self.rules = rules
+
     def shutdown(self) -> None:
         self._enter("shutdown")
+
+    @staticmethod
+    def _check_may_act(record: RunRecord, actor: Actor, what: str) -> None:
+        if not actor.may_act_on(record.started_by):
+            raise PermissionError(f"You can only {what} your own runs; run {record.run_id[:8]} was started by "
+                                  "someone else.")
 
     # --- helpers for tests ---------------------------------------------------
     def fail(self, method: str, error: BaseException | None) -> None:

@@ -110,6 +110,7 @@ def test_the_form_submits_both_classifiers_through_the_job_service(fake: FakeJob
     app.button(key="classify_start").click().run()
     head = fake.submitted[-1]
     assert (head.classifier, head.source_run_id, head.train_limit) == ("encoder_head", source, None)
+    assert fake.submitted_by == [app.session_state["identity_student_id"]] * 2  # queued as this browser's
     assert group(app, "classify_kind").value == "encoder_head"
     watched = [item.value for item in app.markdown if item.value.startswith("**")]
     assert watched == ["**reference CNN** · MNIST sample · classify · CNN · augmented: crop, rotate",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 from ae_core.config import ModelConfig, TrainConfig
-from ae_core.models.zoo import build_autoencoder, save_autoencoder
+from ae_core.models.zoo import Autoencoder, build_autoencoder, save_autoencoder
 from ae_core.store.records import RunStatus
 from ae_lab_ui import run_models, views
 from tests.app_elements import charts
@@ -122,6 +123,7 @@ def test_the_error_explorer_ranks_and_offers_the_anomaly_demo(fake: FakeJobManag
     app.button(key="explore_train_held_out").click().run()
     assert_clean(app)
     assert fake.submitted[-1] == fake.runs[run_id].config.replace(exclude_class=3)
+    assert fake.submitted_by[-1] == app.session_state["identity_student_id"]  # queued as this browser's
 
 
 def test_a_held_out_run_highlights_its_class(fake: FakeJobManager, tmp_path: Path) -> None:
@@ -215,3 +217,18 @@ def test_the_uploader_and_the_page_give_the_same_limit(fake: FakeJobManager, tmp
     uploader = app.get("file_uploader")[0].proto
     assert uploader.max_upload_size_mb * 1024 * 1024 == MAX_UPLOAD_BYTES
     assert f"at most {uploader.max_upload_size_mb} MB" in " ".join(item.value for item in app.markdown)
+
+
+def test_sessions_exploring_many_runs_share_a_bounded_set_of_loaded_models(fake: FakeJobManager,
+                                                                           tmp_path: Path) -> None:
+    # Once, each session loaded its own models and the server grew by hundreds of MB per page.
+    run_models._load.clear()
+    run_models._map_data.clear()
+    runs = [finished_run(fake, tmp_path, ModelConfig(arch="dense", latent_dim=2, hidden_sizes=()), seed=seed)
+            for seed in range(run_models.MAX_LOADED_MODELS + 3)]
+    for run_id in runs:  # one student's browser each
+        assert_clean(open_page(run_id))
+    assert_clean(open_page(runs[0]))  # the same run in another session: no second copy
+    gc.collect()
+    loaded = [thing for thing in gc.get_objects() if isinstance(thing, Autoencoder)]
+    assert 0 < len(loaded) <= run_models.MAX_LOADED_MODELS

@@ -7,8 +7,10 @@ monkeypatching it, since the supervisor thread shares the test's ``RunStore``.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -30,6 +32,7 @@ from ae_core.service.sinks import SinkClosed, StoreSink  # noqa: E402
 from ae_core.service.worker import Job, run_job  # noqa: E402
 from ae_core.store import RunStore  # noqa: E402
 from ae_core.store.lifecycle import RunLifecycle  # noqa: E402
+from ae_core.store.removal import FolderNotRemoved  # noqa: E402
 from ae_core.store.records import INTERRUPTED_MESSAGE, RunStatus  # noqa: E402
 
 DISK_FULL = "database or disk is full"
@@ -267,3 +270,68 @@ def test_ctrl_c_interrupts_runs_in_order_without_worker_tracebacks(tmp_path: Pat
     assert "KeyboardInterrupt" not in stderr and "Traceback" not in stderr, stderr
     record = RunStore(home).get_run(run_id)
     assert (record.status, record.message) == (RunStatus.INTERRUPTED, INTERRUPTED_MESSAGE)
+
+
+# -- 6. a full or read-only disk, and a delete the disk refuses --------------------------------
+def _disk_full(path: object = "snapshot") -> OSError:
+    return OSError(errno.ENOSPC, "No space left on device", str(path))
+
+
+def test_a_run_whose_folder_fills_up_fails_naming_the_folder_and_the_server_goes_on(
+        make_manager: Callable[..., JobManager], monkeypatch: pytest.MonkeyPatch) -> None:
+    manager = make_manager(max_concurrent=1, warm_workers=1)
+    run_id = manager.submit(fake_config(steps=200, epochs=10))
+    wait_for(lambda: manager.metrics_since(run_id), "the first loss point")
+
+    def full(*_args: Any, **_kwargs: Any) -> None:
+        raise _disk_full()
+
+    monkeypatch.setattr(manager.store, "write_snapshot", full)
+    assert wait_status(manager, run_id, RunStatus.FAILED, RunStatus.FINISHED, timeout=20) == RunStatus.FAILED
+    message = manager.get_run(run_id).message
+    assert f"could not write to its folder {manager.store.folder(run_id).path}: No space left on device" in message
+    assert "What it saved before is kept" in message
+    assert manager.metrics_since(run_id)  # what it recorded before is still there
+    monkeypatch.undo()
+    assert wait_status(manager, manager.submit(fake_config()), RunStatus.FINISHED) == RunStatus.FINISHED
+
+
+def test_a_worker_that_cannot_write_its_checkpoint_says_where_and_why(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def read_only(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("saving failed") from OSError(errno.EROFS, "Read-only file system")
+
+    job = Job(run_id="a" * 32, token=1, config=fake_config().to_dict(), run_dir=str(tmp_path))
+    sink = ClosingSink(closes_at=99)
+    assert run_job(job, read_only, sink, lambda: False) == "failed"
+    assert sink.events[-1]["message"].startswith(f"The run could not write to its folder {tmp_path}: Read-only file "
+                                                 "system.")
+
+
+def test_delete_removes_the_folder_or_says_why_it_could_not(make_manager: Callable[..., JobManager],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    manager = make_manager()
+    kept, half, gone = (manager.submit(fake_config(epochs=1)) for _ in range(3))
+    for run_id in (kept, half, gone):
+        wait_status(manager, run_id, RunStatus.FINISHED)
+    manager.delete(gone)
+    assert not manager.store.folder(gone).path.exists() and not manager.store.exists(gone)
+
+    real_rename = Path.rename
+    monkeypatch.setattr(Path, "rename", lambda self, target: (_ for _ in ()).throw(
+        OSError(errno.EROFS, "Read-only file system")))
+    with pytest.raises(FolderNotRemoved, match=f"Run {kept[:8]} was not deleted: its folder .*{kept} could not be "
+                                               r"moved \(Read-only file system\). Nothing was removed."):
+        manager.delete(kept)
+    assert manager.get_run(kept).status is RunStatus.FINISHED and manager.config_path(kept).is_file()
+
+    monkeypatch.setattr(Path, "rename", real_rename)
+    monkeypatch.setattr(shutil, "rmtree", lambda path, onerror=None, **_: onerror(
+        os.rmdir, str(path), (OSError, OSError(errno.EBUSY, "Device or resource busy"), None)))
+    with pytest.raises(FolderNotRemoved, match=rf"Run {half[:8]} was deleted, but its folder could not be removed "
+                                               r"\(Device or resource busy\): remove .*\.deleting-" + half):
+        manager.delete(half)
+    assert not manager.store.exists(half)
+    monkeypatch.undo()
+    RunStore(manager.store.home)  # the next store to open finishes the job
+    assert sorted(p.name for p in manager.store.runs_dir.iterdir()) == [kept]

@@ -33,6 +33,8 @@ class DatasetSpec:
     title: str
     image_shape: tuple[int, int, int]
     class_names: tuple[str, ...]
+    # Training examples before the validation split (a class's cap on examples is checked against it).
+    train_size: int
 
     @property
     def channels(self) -> int:
@@ -47,13 +49,13 @@ _DIGITS = tuple(str(d) for d in range(10))
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
-        DatasetSpec("mnist_sample", "MNIST sample (5,000 digits, offline)", (28, 28, 1), _DIGITS),
-        DatasetSpec("mnist", "MNIST (70,000 digits)", (28, 28, 1), _DIGITS),
+        DatasetSpec("mnist_sample", "MNIST sample (5,000 digits, offline)", (28, 28, 1), _DIGITS, 4000),
+        DatasetSpec("mnist", "MNIST (70,000 digits)", (28, 28, 1), _DIGITS, 60000),
         DatasetSpec("fashion_mnist", "Fashion-MNIST (70,000 clothing images)", (28, 28, 1),
                     ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                     "Ankle boot")),
+                     "Ankle boot"), 60000),
         DatasetSpec("cifar10", "CIFAR-10 (60,000 colour images)", (32, 32, 3),
-                    ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")),
+                    ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"), 50000),
     )
 }
 

@@ -20,11 +20,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ae_core.access import LAB_OWNER, Actor, ClassRules, default_max_queued
 from ae_core.checks import check_float, check_int, fail, is_whole
 from ae_core.config import TrainConfig
-from ae_core.errors import RunNotFound
+from ae_core.errors import QueueFull, RunNotFound
 from ae_core.service.owners import OwnerLock, owner_is_alive
 from ae_core.service.pool import WorkerInfo
+from ae_core.store.class_rules import read_class_rules, write_class_rules
 from ae_core.store import (DamagedRun, MetricRow, RunFolder, RunRecord, RunStatus, RunStore, stopped_status,
                            validate_run_id)
 from ae_core.service.supervisor import Supervisor
@@ -110,16 +112,19 @@ class JobManager:
         atexit.register(self.shutdown)
 
     # -- the reading and control API -------------------------------------------
-    def submit(self, config: TrainConfig | Mapping[str, Any]) -> str:
-        """Queue a run and return its id at once.
+    def submit(self, config: TrainConfig | Mapping[str, Any], actor: Actor = LAB_OWNER) -> str:
+        """Queue a run for ``actor`` and return its id at once.
 
         A classifier that fine-tunes an encoder is checked against its source
-        run here, so a wrong source is refused before anything is queued.
+        run here, so a wrong source is refused before anything is queued. A
+        student of a class (an actor who is not a teacher) must keep within the
+        class's rules (``class_rules``).
 
         Raises:
-            ValueError: for an invalid config (nothing is queued), or a
-                ``source_run_id`` that is not a finished autoencoder run on
-                images of the same shape.
+            ValueError: for an invalid config (nothing is queued), a config beyond
+                the class's caps, or a ``source_run_id`` that is not a finished
+                autoencoder run on images of the same shape.
+            QueueFull: when a student already has as many runs queued as the class allows.
             RunNotFound: for a ``source_run_id`` the store does not know.
         """
         if isinstance(config, Mapping):
@@ -129,7 +134,11 @@ class JobManager:
         self._check_open()
         if config.source_run_id is not None:
             self._check_source(config)
-        run_id = self.store.create_run(config, owner=self.owner)
+        rules = None if actor.is_teacher else self.class_rules()
+        if rules is not None:
+            rules.check(config)
+        run_id = self.store.create_run(config, owner=self.owner, started_by=actor.student_id or None,
+                                       max_queued=rules.max_queued_per_student if rules else None)
         self._supervisor.allow_retry()  # also wakes it: a broken worker start gets one more try per submit
         return run_id
 
@@ -156,13 +165,19 @@ class JobManager:
         """The latest ``"reconstruction"`` or ``"latent"`` snapshot (the event's fields), or None."""
         return self.store.read_snapshot(run_id, kind)
 
-    def cancel(self, run_id: str) -> None:
+    def cancel(self, run_id: str, actor: Actor = LAB_OWNER) -> None:
         """Cancel a queued run at once, or stop a running one (at its next batch,
-        or by killing its worker after ``cancel_grace_seconds``). Raises RunNotFound."""
+        or by killing its worker after ``cancel_grace_seconds``).
+
+        Raises:
+            RunNotFound: for an unknown run.
+            PermissionError: if ``actor`` may not act on the run (another student's).
+        """
+        self._check_may_act(run_id, actor, "stop")
         if self.store.lifecycle.request_cancel(run_id) == RunStatus.RUNNING:
             self._supervisor.wake()
 
-    def delete(self, run_id: str) -> None:
+    def delete(self, run_id: str, actor: Actor = LAB_OWNER) -> None:
         """Delete a run with its metrics and artifacts, cancelling it first if needed.
 
         A damaged run (see ``damaged_runs``) is deleted at once: a row whose status is not
@@ -171,8 +186,9 @@ class JobManager:
         Raises:
             RunNotFound: for an unknown run.
             ValueError: for a malformed run id.
+            PermissionError: if ``actor`` may not act on the run (another student's).
         """
-        validate_run_id(run_id)
+        self._check_may_act(run_id, actor, "delete")
         try:
             status = self.store.lifecycle.request_cancel(run_id)
         except ValueError:  # the row's status is not a RunStatus: nothing trains it, so nothing to stop
@@ -184,21 +200,52 @@ class JobManager:
                 time.sleep(0.05)
         self.store.delete_run(run_id)
 
-    def resume(self, run_id: str) -> str:
+    def resume(self, run_id: str, actor: Actor = LAB_OWNER) -> str:
         """Queue an INTERRUPTED or CANCELLED run again under the same id; it
         continues from its last epoch checkpoint (or starts over if it has none).
 
         Raises:
             RunNotFound: for an unknown run.
             ValueError: if the run is in another state.
+            PermissionError: if ``actor`` may not act on the run (another student's).
+            QueueFull: when a student already has as many runs queued as the class allows.
         """
         self._check_open()
+        self._check_may_act(run_id, actor, "resume")
+        if not actor.is_teacher:
+            limit = self.class_rules().max_queued_per_student
+            if self.store.lifecycle.queued_count(actor.student_id or None) >= limit:
+                raise QueueFull(limit)
         status = self.store.status(run_id)
         resumable = [state for state in RunStatus if state.is_resumable]
         if not status.is_resumable or not self.store.lifecycle.requeue(run_id, self.owner, resumable):
             raise ValueError(f"run status must be INTERRUPTED or CANCELLED to resume; got {status.value}")
         self._supervisor.wake()
         return run_id
+
+    def class_rules(self) -> ClassRules:
+        """The limits on what a student of a class may ask for: the teacher's, else the defaults.
+
+        Raises:
+            ValueError: if ``$AE_LAB_MAX_QUEUED_PER_STUDENT`` is not a whole number from 1 to 100.
+        """
+        return read_class_rules(self.store.home) or ClassRules(max_queued_per_student=default_max_queued())
+
+    def set_class_rules(self, rules: ClassRules, actor: Actor = LAB_OWNER) -> None:
+        """Save the class's limits (kept across restarts).
+
+        Raises:
+            PermissionError: if ``actor`` is not a teacher.
+        """
+        if not actor.is_teacher:
+            raise PermissionError("Only the teacher can change the class's limits.")
+        write_class_rules(self.store.home, rules)
+
+    def _check_may_act(self, run_id: str, actor: Actor, what: str) -> None:
+        validate_run_id(run_id)
+        if not actor.may_act_on(self.store.started_by(run_id)):
+            raise PermissionError(f"You can only {what} your own runs; run {run_id[:8]} was started by someone "
+                                  "else. Ask your teacher if it needs to be done.")
 
     def model_path(self, run_id: str) -> Path | None:
         """The final ``model.keras`` of a finished run, else None. Raises RunNotFound."""

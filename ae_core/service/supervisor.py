@@ -29,7 +29,9 @@ from typing import Any, Callable
 from ae_core.service.sinks import StoreSink
 from ae_core.service.pool import WorkerHandle, WorkerInfo, WorkerPool
 from ae_core.store import CONFIG_FILENAME, RunStatus, RunStore, stopped_status
+from ae_core.store.disk import disk_problem, unwritable_message
 from ae_core.store.rows import describe
+from ae_core.training.events import FAILED, end_event
 from ae_core.service.worker import WorkerSettings
 
 logger = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ class Supervisor:
         self._stopping = threading.Event()
         # Final-status writes the store refused, by run: retried until one succeeds.
         self._unwritten: dict[str, Callable[[], object]] = {}
+        # Runs stopped because the disk refused their events, with the message they fail with.
+        self._unwritable: dict[str, str] = {}
         self._next_sweep = 0.0
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
@@ -137,12 +141,23 @@ class Supervisor:
                 logger.warning("Worker %s sent an event for run %s, which it is not running", worker.pid, run_id)
                 return
             if event.get("type") == "end":
+                unwritable = self._unwritable.pop(run_id, None)
+                if unwritable is not None:  # the run stopped because its folder could not be written
+                    event = end_event(FAILED, unwritable, None)
                 self._write_final(run_id, lambda: self._sink.emit(run_id, event))
                 return
             try:
                 self._sink.emit(run_id, event)
-            except Exception:  # noqa: BLE001 (one unwritable event must not stop the run)
-                logger.exception("Run %s: could not record a %r event", run_id, event.get("type"))
+            except Exception as error:  # noqa: BLE001 (one unwritable event must not stop the server)
+                problem = disk_problem(error)
+                if problem is None:
+                    logger.exception("Run %s: could not record a %r event", run_id, event.get("type"))
+                elif run_id not in self._unwritable:
+                    # A full or read-only disk: training on would record nothing, so the run stops
+                    # and fails with the reason; what it wrote before stays.
+                    logger.warning("Run %s: its events cannot be written (%s); stopping it", run_id, problem)
+                    self._unwritable[run_id] = unwritable_message(self.store.folder(run_id).path, problem)
+                    self._pool.request_stop(worker)
         elif kind == "done":
             worker.run_id, worker.stop_requested_at = None, None
         elif kind == "retiring":
@@ -169,6 +184,9 @@ class Supervisor:
         cancelled = self.store.lifecycle.cancel_requested(run_id)
         # A worker stopped by our own shutdown is an orderly stop, not a crash.
         status, message = stopped_status(cancelled, worker_exit=None if shutting_down and not cancelled else how)
+        unwritable = self._unwritable.pop(run_id, None)
+        if unwritable is not None:
+            status, message = RunStatus.FAILED, unwritable
         self._write_final(run_id, lambda: self.store.lifecycle.finish(run_id, status, message))
 
     def _write_final(self, run_id: str, write: Callable[[], object]) -> None:

@@ -32,6 +32,7 @@ from ae_core.config import ModelConfig, TrainConfig
 from ae_core.errors import AELabError
 from ae_core.service.sinks import EventSink, PipeSink, SinkClosed
 from ae_core.store import PARTIAL_PREFIX, RunFolder
+from ae_core.store.disk import disk_problem, unwritable_message
 from ae_core.training import FAILED, FINISHED, end_event, train
 
 logger = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ def run_job(job: Job, trainer: Trainer, sink: EventSink, should_stop: Callable[[
         raise
     except Exception as error:  # noqa: BLE001 (any crash of a run is reported, not fatal to the worker)
         logger.error("Run %s failed:\n%s", job.run_id, traceback.format_exc())
-        end = end_event(FAILED, _describe(error), None)
+        end = end_event(FAILED, _describe(error, folder.path), None)
     if closed:
         raise closed[0]
     sink.emit(job.run_id, end)
@@ -185,7 +186,10 @@ def _save_model(model: Any, path: Path) -> None:
     os.replace(partial, path)
 
 
-def _describe(error: BaseException) -> str:
+def _describe(error: BaseException, run_dir: Path) -> str:
+    problem = disk_problem(error)
+    if problem is not None:  # a full or read-only disk: say where, and what to do
+        return unwritable_message(run_dir, problem)
     if isinstance(error, (AELabError, ValueError)):
         return str(error)
     return f"Training crashed: {type(error).__name__}: {error}"

@@ -10,10 +10,13 @@ deleted or finished. ``owner`` is the job manager responsible for a run (see
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
+from collections import defaultdict
 from typing import Any, Iterable, Mapping
 
 from ae_core.errors import RunNotFound
+from ae_core.store.rows import number, whole
 from ae_core.store.records import CANCELLED_BEFORE_START_MESSAGE, RunStatus, validate_run_id
 from ae_core.store.sqlite_db import Database
 
@@ -22,6 +25,46 @@ _FINAL = tuple(s.value for s in RunStatus if not s.is_active)
 
 def _placeholders(values: list[str]) -> str:
     return ",".join("?" * len(values))
+
+
+def fair_order(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The order in which QUEUED runs are served: round-robin across the students who queued them.
+
+    A waiting run's rank is how many of its student's own runs were ahead of it: queued
+    before it and still waiting, training, or ended only after it was queued. Lower ranks
+    go first, and within a rank, first come, first served. So when thirty students press
+    Train at once, each one's first run starts before anyone's second, however many runs one
+    of them queued first; and a student whose run has ended and who presses Train again
+    waits behind no one's second run. Runs nobody is recorded as starting (the command
+    line, older stores) count as one student's.
+
+    Args:
+        rows: ``runs`` rows with ``run_id``, ``status``, ``started_by``, ``queue_order``,
+            ``created_at`` and ``finished_at`` (runs that ended before every waiting run was
+            queued may be left out).
+
+    Returns:
+        The QUEUED runs' ids, the next to start first.
+    """
+    by_student: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_student[row["started_by"]].append(row)
+    ranked = []
+    for own in by_student.values():
+        for row in own:
+            if row["status"] != "QUEUED":
+                continue
+            queued_at = _place(row)
+            ahead = sum(1 for other in own if other is not row and _place(other) < queued_at
+                        and (other["status"] in ("QUEUED", "RUNNING")
+                             or (number(other["finished_at"]) or 0.0) > queued_at[0]))
+            ranked.append((ahead, whole(row["queue_order"]) or 0, row["run_id"]))
+    return [run_id for *_, run_id in sorted(ranked)]
+
+
+def _place(row: Mapping[str, Any]) -> tuple[float, int]:
+    # When a run joined the queue; a damaged time or order (not a number) counts as the earliest.
+    return number(row["created_at"]) or 0.0, whole(row["queue_order"]) or 0
 
 
 class RunLifecycle:
@@ -100,10 +143,23 @@ class RunLifecycle:
                 f"WHERE run_id = ? AND status IN ({_placeholders(states)})",
                 (owner, validate_run_id(run_id), *states)).rowcount == 1
 
+    def service_order(self, owner: str | None = None) -> list[str]:
+        """The QUEUED runs (only ``owner``'s if given) in the order they will start (``fair_order``)."""
+        found = self.db.connection().execute(
+            "SELECT run_id, status, owner, started_by, queue_order, created_at, finished_at FROM runs "
+            "WHERE status IN ('QUEUED', 'RUNNING') OR finished_at > (SELECT MIN(created_at) FROM runs "
+            "WHERE status = 'QUEUED')").fetchall()
+        owners = {row["run_id"]: row["owner"] for row in found}
+        return [run_id for run_id in fair_order(found) if owner is None or owners[run_id] == owner]
+
     def queued_run_ids(self, owner: str) -> list[str]:
-        """This owner's QUEUED runs, first in first out."""
-        return [row[0] for row in self.db.connection().execute(
-            "SELECT run_id FROM runs WHERE status = 'QUEUED' AND owner = ? ORDER BY queue_order", (owner,))]
+        """This owner's QUEUED runs, the next to start first (round-robin across students: ``fair_order``)."""
+        return self.service_order(owner)
+
+    def queued_count(self, started_by: str | None, connection: sqlite3.Connection | None = None) -> int:
+        """How many runs ``started_by`` has QUEUED (in ``connection``'s transaction, if given)."""
+        return int((connection or self.db.connection()).execute(
+            "SELECT COUNT(*) FROM runs WHERE status = 'QUEUED' AND started_by IS ?", (started_by,)).fetchone()[0])
 
     def running_run_ids(self, owner: str) -> list[str]:
         """This owner's RUNNING runs (its supervisor finishes those that no worker runs)."""

@@ -85,7 +85,8 @@ class RunRecord:
     (``test_loss``, ``test_mse``, ``test_psnr``, ``seconds``,
     ``samples_per_second``) once the run has finished. ``message`` explains a
     FAILED or INTERRUPTED run in plain words. ``cancel_requested`` is True once
-    someone asked to stop it (an active run is then stopping).
+    someone asked to stop it (an active run is then stopping). ``started_by`` is the
+    student whose browser started it (``ae_core.access``; None when not recorded).
     """
 
     run_id: str
@@ -99,6 +100,7 @@ class RunRecord:
     progress: dict[str, Any] = field(default_factory=dict)
     result: dict[str, Any] | None = None
     cancel_requested: bool = False
+    started_by: str | None = None
 
     @property
     def is_stopping(self) -> bool:

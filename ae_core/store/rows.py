@@ -99,7 +99,8 @@ def record(row: Mapping[str, Any], read_config: Callable[[str], TrainConfig],
             finished_at=optional_time(row["finished_at"], "finished_at", run_id),
             queue_position=queue_position(), message=str(row["message"] or ""),
             progress=progress(row["progress"], run_id), result=result(row["result"], run_id),
-            cancel_requested=row["cancel_requested_at"] is not None)
+            cancel_requested=row["cancel_requested_at"] is not None,
+            started_by=row["started_by"] if isinstance(row["started_by"], str) else None)
     except Exception as error:  # noqa: BLE001 - one bad run must never take the listing down
         reason = describe(error)
         logger.warning("Skipping damaged run %r: %s", run_id, reason)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
@@ -23,9 +24,11 @@ class Database:
     Args:
         path: the database file (created if missing).
         schema: SQL run once at open (``CREATE ... IF NOT EXISTS`` statements).
+        added_columns: ``(table, column, type)`` added since the schema's first version; a
+            file written before them gets them at open.
     """
 
-    def __init__(self, path: Path, schema: str) -> None:
+    def __init__(self, path: Path, schema: str, added_columns: Iterable[tuple[str, str, str]] = ()) -> None:
         self.path = path
         self._local = threading.local()
         connection = self.connection()
@@ -35,6 +38,15 @@ class Database:
         # Every statement in the schema is idempotent (IF NOT EXISTS), so two
         # processes opening a new file at once cannot conflict.
         connection.executescript(schema)
+        for table, column, kind in added_columns:
+            present = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+            if column in present:
+                continue
+            try:
+                connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            except sqlite3.OperationalError as error:  # another process added it just now
+                if "duplicate column" not in str(error):
+                    raise
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, in autocommit mode (one statement = one transaction)."""

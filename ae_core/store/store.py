@@ -27,12 +27,12 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ae_core.store import artifacts, rows
+from ae_core.store import artifacts, removal, rows
 from ae_core.checks import check_int
 from ae_core.config import MAX_CONFIG_JSON_BYTES, TrainConfig
-from ae_core.errors import RunNotFound
+from ae_core.errors import QueueFull, RunNotFound
 from ae_core.store.layout import CONFIG_FILENAME, RunFolder
-from ae_core.store.lifecycle import RunLifecycle
+from ae_core.store.lifecycle import RunLifecycle, fair_order
 from ae_core.store.rebuild import rebuild_index
 from ae_core.store.records import DamagedRun, MetricRow, RunRecord, RunStatus, validate_run_id, without_superseded
 from ae_core.store.sqlite_db import Database
@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS runs (
     result TEXT,
     owner TEXT,
     worker_pid INTEGER,
-    cancel_requested_at REAL
+    cancel_requested_at REAL,
+    started_by TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, queue_order);
 CREATE TABLE IF NOT EXISTS metrics (
@@ -78,6 +79,8 @@ CREATE TRIGGER IF NOT EXISTS metrics_append_only BEFORE UPDATE ON metrics
 BEGIN SELECT RAISE(ABORT, 'metrics are append-only'); END;
 PRAGMA user_version = 1;
 """
+# Columns added since the first stores were written: (table, name, SQL type), added at open when missing.
+_ADDED_COLUMNS = (("runs", "started_by", "TEXT"),)
 
 # SQLite stores NaN as NULL, so a NULL value reads back as NaN (a diverged loss).
 _INSERT_METRIC = """
@@ -105,7 +108,8 @@ class RunStore:
         self.locks_dir = self.home / LOCKS_DIRNAME
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.locks_dir.mkdir(parents=True, exist_ok=True)
-        self.db = Database(self.home / DB_FILENAME, _SCHEMA)
+        removal.remove_leftovers(self.runs_dir)
+        self.db = Database(self.home / DB_FILENAME, _SCHEMA, added_columns=_ADDED_COLUMNS)
         self.lifecycle = RunLifecycle(self.db)
         # config.json never changes after submit, so parsed configs are cached
         # (keyed by the file's mtime and size, in case someone edits it).
@@ -130,12 +134,23 @@ class RunStore:
         return RunFolder(self.runs_dir / validate_run_id(run_id))
 
     # -- creating and reading runs -----------------------------------------
-    def create_run(self, config: TrainConfig, owner: str | None = None) -> str:
+    def create_run(self, config: TrainConfig, owner: str | None = None, *, started_by: str | None = None,
+                   max_queued: int | None = None) -> str:
         """Write a new run's folder and config, then queue it. Returns its id.
 
         The folder comes first, so the supervisor never sees a row without its config. A store
         opened by another process in between may find that folder in an empty index and rebuild
         it as FAILED; the row written here then replaces the rebuilt one.
+
+        Args:
+            config: the run's config.
+            owner: the job manager that will dispatch it.
+            started_by: the student who asked for it (see ``ae_core.access``).
+            max_queued: refuse the run if ``started_by`` already has this many runs QUEUED
+                (checked in the same transaction as the insert, so two quick clicks cannot both pass).
+
+        Raises:
+            QueueFull: when ``max_queued`` is reached (nothing is written).
         """
         run_id = uuid.uuid4().hex
         folder = self.folder(run_id)
@@ -143,10 +158,14 @@ class RunStore:
         try:
             artifacts.write_json_atomic(folder.config_path, config.to_dict())
             with self._write() as db:
+                if max_queued is not None:
+                    waiting = self.lifecycle.queued_count(started_by, db)
+                    if waiting >= max_queued:
+                        raise QueueFull(max_queued)
                 db.execute(
-                    "INSERT OR REPLACE INTO runs (run_id, status, created_at, queue_order, owner) VALUES "
-                    "(?, 'QUEUED', ?, (SELECT COALESCE(MAX(queue_order), 0) + 1 FROM runs), ?)",
-                    (run_id, time.time(), owner))
+                    "INSERT OR REPLACE INTO runs (run_id, status, created_at, queue_order, owner, started_by) VALUES "
+                    "(?, 'QUEUED', ?, (SELECT COALESCE(MAX(queue_order), 0) + 1 FROM runs), ?, ?)",
+                    (run_id, time.time(), owner, started_by))
         except BaseException:
             shutil.rmtree(folder.path, ignore_errors=True)
             raise
@@ -179,8 +198,7 @@ class RunStore:
 
     def _scan(self) -> list[RunRecord | DamagedRun]:
         found = self._db().execute("SELECT * FROM runs ORDER BY created_at DESC, run_id").fetchall()
-        queued = sorted((r for r in found if r["status"] == "QUEUED"), key=lambda r: rows.whole(r["queue_order"]) or 0)
-        positions = {r["run_id"]: index + 1 for index, r in enumerate(queued)}
+        positions = {run_id: index + 1 for index, run_id in enumerate(fair_order(found))}
         return [rows.record(row, self.read_config, lambda row=row: positions.get(row["run_id"])) for row in found]
 
     def exists(self, run_id: str) -> bool:
@@ -223,8 +241,13 @@ class RunStore:
     def _queue_position(self, row: sqlite3.Row) -> int | None:
         if row["status"] != "QUEUED":
             return None
-        return int(self._db().execute("SELECT COUNT(*) FROM runs WHERE status = 'QUEUED' AND queue_order <= ?",
-                                      (row["queue_order"],)).fetchone()[0])
+        order = self.lifecycle.service_order()
+        # Read after the row: the run may have started (or been cancelled) in between.
+        return order.index(row["run_id"]) + 1 if row["run_id"] in order else None
+
+    def started_by(self, run_id: str) -> str | None:
+        """Who started the run (None: not recorded, as for runs from before ownership). Raises RunNotFound."""
+        return self._row(run_id)["started_by"]
 
     # -- metrics -----------------------------------------------------------
     def append_metrics(self, run_id: str, rows: Iterable[Mapping[str, Any]],
@@ -272,13 +295,22 @@ class RunStore:
         return artifacts.read_npz(path)
 
     def delete_run(self, run_id: str) -> None:
-        """Remove the run's rows and its folder. Raises RunNotFound."""
+        """Remove the run's folder and its rows (``removal.delete_folder``: a failure is said, never hidden).
+
+        Raises:
+            RunNotFound: for an unknown run.
+            FolderNotRemoved: the folder could not be moved (nothing was deleted), or removed
+                once the rows were gone (the message names it).
+        """
         self._row(run_id)
-        with self._write() as db:
-            db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
-            db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
-        self._configs.pop(run_id, None)
-        shutil.rmtree(self.folder(run_id).path, ignore_errors=True)
+
+        def delete_rows() -> None:
+            with self._write() as db:
+                db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+                db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+            self._configs.pop(run_id, None)
+
+        removal.delete_folder(self.folder(run_id).path, run_id, delete_rows)
 
 
 def _finite_or_none(value: Any) -> float | None:

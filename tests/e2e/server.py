@@ -44,15 +44,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_app(home: Path, log_path: Path, *, start_timeout: float = 180.0) -> Iterator[str]:
-    """Run the app with ``AE_LAB_HOME=home``; yield its URL; stop it afterwards.
+def streamlit_app(home: Path, log_path: Path, *, start_timeout: float = 180.0,
+                  env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run the app with ``AE_LAB_HOME=home`` (and ``env`` on top of this process's); yield its URL; stop it afterwards.
 
     Raises:
         RuntimeError: if the server does not answer its health check in time
             (the end of its log is in the message).
     """
     port = free_port()
-    env = {**os.environ, "AE_LAB_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "AE_LAB_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", **(env or {})}
     command = [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.headless", "true",
                "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none"]
