@@ -168,17 +168,23 @@ class ProjectionCache:
         return points
 
 
-# The Train page polls fast while a run is queued and for its first seconds of training:
-# then the loss falls fastest and the snapshots come every half second
-# (ae_core.training.callbacks). Changing the interval redraws the whole page once.
+# The Train page polls fast while a run is next in the queue and for its first seconds of
+# training: then the loss falls fastest and the snapshots come every half second
+# (ae_core.training.callbacks). A run further back polls slowly: thirty students' pages
+# polling four times a second for runs that wait were most of a class's server load.
+# Changing the interval redraws the whole page once.
 LIVE_SECONDS = 1.0
 YOUNG_LIVE_SECONDS = 0.25
 FAST_POLL_SECONDS = 15.0
+WAITING_SECONDS = 2.0
+NEXT_IN_QUEUE = 2
 
 
 def poll_seconds(record: RunRecord, now: Callable[[], float] = time.time) -> float | None:
     """How often a live view of ``record`` polls: fast while the run is young, slower later, never once it ended."""
     if not record.status.is_active:
         return None
+    if record.status is RunStatus.QUEUED and (record.queue_position or 0) > NEXT_IN_QUEUE:
+        return WAITING_SECONDS
     young = record.started_at is None or now() - record.started_at < FAST_POLL_SECONDS
     return YOUNG_LIVE_SECONDS if young else LIVE_SECONDS

@@ -57,10 +57,14 @@ def plot(spec: figures.Figure, *, key: str, **options: Any) -> Any:
 
 # A run asked to stop shows this at once, until its worker confirms (a second or two later).
 STOPPING_WORDS = ("Stopping…", "orange", ":material/pending:")
+# A run that paused at an epoch end so that waiting runs could start (it goes on by itself).
+PAUSED_WORDS = ("Paused", "gray", ":material/pause_circle:")
 
 
 def _words(record: RunRecord) -> tuple[str, str, str]:
-    return STOPPING_WORDS if record.is_stopping else STATUS_WORDS[record.status]
+    if record.is_stopping:
+        return STOPPING_WORDS
+    return PAUSED_WORDS if record.is_paused else STATUS_WORDS[record.status]
 
 
 def status_word(record: RunRecord) -> str:
@@ -127,7 +131,11 @@ def render_status(record: RunRecord, history: MetricHistory | None) -> None:
     st.progress(progress.fraction, text=f"{status_word(record)}: {epoch_text} · {steps}{left}")
     if record.status is RunStatus.QUEUED:
         place = f" (place {record.queue_position} in the queue)" if record.queue_position else ""
-        st.info(f"Waiting for a free worker{place}. It starts by itself.", icon=":material/hourglass_top:")
+        if record.is_paused:
+            st.info(f"Paused after epoch {progress.epoch} so that runs still waiting could start; it goes on by "
+                    f"itself from there{place}.", icon=":material/pause_circle:")
+        else:
+            st.info(f"Waiting for a free worker{place}. It starts by itself.", icon=":material/hourglass_top:")
     elif record.status is RunStatus.FAILED:
         st.error(f"This run failed: {record.message or 'no reason was recorded.'}", icon=":material/error:")
     elif record.status is RunStatus.INTERRUPTED:

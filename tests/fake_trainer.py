@@ -47,7 +47,7 @@ def _loss(step: int) -> float:
 
 def train(config: TrainConfig, on_event: Callable[[dict[str, Any]], None] = lambda event: None,
           should_stop: Callable[[], bool] = lambda: False, *, checkpoint_dir: Path | str | None = None,
-          resume: bool = False) -> TrainResult:
+          resume: bool = False, should_pause: Callable[[], bool] = lambda: False) -> TrainResult:
     """Pretend to train; see the module docstring for the behaviours."""
     step_seconds = float(os.environ.get("FAKE_STEP_SECONDS", "0.02"))
     steps_per_epoch = math.ceil((config.train_limit or 256) / config.batch_size)
@@ -92,4 +92,6 @@ def train(config: TrainConfig, on_event: Callable[[dict[str, Any]], None] = lamb
                   "labels": np.arange(32) % 10, "time": elapsed()})
         if checkpoint is not None:  # no model to save: an empty file stands for it
             checkpoint.save(lambda path: path.write_bytes(b""), epoch + 1)
+        if epoch + 1 < config.num_epochs and should_pause():
+            return end("paused", f"Paused after epoch {epoch + 1}.", epoch + 1)
     return end("finished", f"Finished {config.num_epochs} epochs.", config.num_epochs)

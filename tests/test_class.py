@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # so spawned workers can import fake_trainer
 
-from test_jobs import fake_config, make_manager, wait_status  # noqa: E402,F401
+from test_jobs import fake_config, make_manager, wait_for, wait_status  # noqa: E402,F401
 
 from ae_core.access import (LAB_OWNER, TEACHER_KEY_ENV, Actor, ClassRules, actor_for, is_student_id,  # noqa: E402
                             new_student_id, teacher_token)
@@ -169,3 +169,39 @@ def test_a_store_from_before_ownership_gains_the_column_and_keeps_its_runs(tmp_p
     reopened = RunStore(tmp_path)
     assert reopened.get_run(run_id).started_by is None
     assert reopened.started_by(reopened.create_run(TrainConfig(), started_by="d" * 32)) == "d" * 32
+
+
+def test_running_runs_pause_at_an_epoch_end_so_that_a_waiting_run_starts(
+        make_manager: Callable[..., JobManager]) -> None:
+    manager = make_manager(max_concurrent=1, warm_workers=1)
+    long = manager.submit(fake_config(steps=20, epochs=30), ALICE)
+    wait_status(manager, long, RunStatus.RUNNING)
+    short = manager.submit(fake_config(steps=2, epochs=1), BOB)
+    # The long run pauses at its next epoch end, checkpointed, and reads as paused.
+    wait_for(lambda: manager.get_run(long).is_paused, "the long run to pause")
+    assert manager.get_run(long).progress["epoch"] >= 1
+    assert wait_status(manager, short, RunStatus.FINISHED) == RunStatus.FINISHED
+    # Then it goes on from its checkpoint, and nothing of it is recorded twice.
+    assert wait_status(manager, long, RunStatus.FINISHED, timeout=60) == RunStatus.FINISHED
+    epochs = [row.epoch for row in manager.metrics_since(long) if row.kind == "epoch" and row.key == "loss"]
+    assert epochs == list(range(1, 31))
+    assert manager.get_run(short).started_at < manager.get_run(long).finished_at
+
+
+def test_a_paused_run_asked_to_stop_stops_and_a_paused_run_pauses_no_one(
+        make_manager: Callable[..., JobManager]) -> None:
+    manager = make_manager(max_concurrent=1, warm_workers=1)
+    first = manager.submit(fake_config(steps=20, epochs=30), ALICE)
+    wait_status(manager, first, RunStatus.RUNNING)
+    second = manager.submit(fake_config(steps=20, epochs=30), BOB)
+    wait_for(lambda: manager.get_run(first).is_paused, "the first run to pause")
+    wait_status(manager, second, RunStatus.RUNNING)
+    # The first run now waits, paused: it does not make the second one pause in turn.
+    progress = manager.get_run(second).progress.get("epoch", 0)
+    wait_for(lambda: manager.get_run(second).progress.get("epoch", 0) >= progress + 3, "three more epochs")
+    assert manager.get_run(second).status is RunStatus.RUNNING
+    manager.cancel(first, ALICE)  # a paused run is QUEUED: it stops at once
+    assert (manager.get_run(first).status, manager.get_run(first).message) == (RunStatus.CANCELLED,
+                                                                              "Cancelled by request.")
+    manager.cancel(second, BOB)
+    assert wait_status(manager, second, RunStatus.CANCELLED) == RunStatus.CANCELLED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from types import SimpleNamespace
@@ -153,6 +154,19 @@ def test_checkpoints_each_epoch_and_resumes_from_the_last(tmp_path) -> None:
     assert [event["epoch"] for event in events if event["type"] == "epoch"] == [2, 3]
     assert resumed.metrics["epochs_completed"] == 3
     assert resumed.metrics["test_loss"] < first.metrics["test_loss"]
+
+
+def test_a_pause_ends_the_run_after_an_epoch_and_its_checkpoint_and_it_goes_on_from_there(tmp_path) -> None:
+    paused, events = run(tiny(num_epochs=3), checkpoint_dir=tmp_path, should_pause=lambda: True)
+    assert (paused.status, paused.message) == ("paused", "Paused after epoch 1, so that a waiting run could start.")
+    assert [event["epoch"] for event in events if event["type"] == "epoch"] == [1]
+    assert json.loads((tmp_path / CHECKPOINT_STATE_FILENAME).read_text())["epoch"] == 1
+    # Each slice goes on from the last; the last epoch end never pauses, so the run finishes.
+    for status, epoch in (("paused", 2), ("finished", 3)):
+        result, events = run(tiny(num_epochs=3), checkpoint_dir=tmp_path, resume=True, should_pause=lambda: True)
+        assert result.status == status
+        assert [event["epoch"] for event in events if event["type"] == "epoch"] == [epoch]
+    assert result.metrics["epochs_completed"] == 3 and "test_mse" in result.metrics
 
 
 # -- the live callbacks, one at a time, on a fake clock and a stand-in model ----------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -14,7 +16,9 @@ from ae_lab_ui import figures, form
 from ae_lab_ui.history import (
     FAST_POLL_SECONDS,
     LIVE_SECONDS,
+    NEXT_IN_QUEUE,
     SLOW_REFRESH_SECONDS,
+    WAITING_SECONDS,
     YOUNG_LIVE_SECONDS,
     MetricHistory,
     ProjectionCache,
@@ -131,8 +135,10 @@ def record(status: RunStatus, **progress: int) -> RunRecord:
 
 
 def test_a_live_view_polls_fast_while_the_run_is_young_and_never_once_it_ended() -> None:
-    queued = RunRecord("c" * 32, RunStatus.QUEUED, TrainConfig(), created_at=0.0)
+    queued = RunRecord("c" * 32, RunStatus.QUEUED, TrainConfig(), created_at=0.0, queue_position=NEXT_IN_QUEUE)
     assert poll_seconds(queued, now=lambda: 1e9) == YOUNG_LIVE_SECONDS
+    # Further back, it polls slowly: a class's waiting runs were most of the server's load.
+    assert poll_seconds(replace(queued, queue_position=NEXT_IN_QUEUE + 1)) == WAITING_SECONDS
     running = record(RunStatus.RUNNING)  # started at 0.0
     assert poll_seconds(running, now=lambda: FAST_POLL_SECONDS - 0.1) == YOUNG_LIVE_SECONDS
     assert poll_seconds(running, now=lambda: FAST_POLL_SECONDS) == LIVE_SECONDS

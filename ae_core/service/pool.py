@@ -88,6 +88,7 @@ class WorkerHandle:
     run_id: str | None = None
     token: int = 0
     stop_requested_at: float | None = None
+    pause_requested: bool = False
     closed: bool = False
     messages: list[tuple[Any, ...]] = field(default_factory=list)
 
@@ -191,14 +192,21 @@ class WorkerPool:
         worker.token = next(self._tokens)
         worker.run_id = run_id
         worker.stop_requested_at = None
+        worker.pause_requested = False
         worker.jobs.send(Job(run_id=run_id, token=worker.token, config=config, run_dir=run_dir,
                              source_model=source_model))
 
     def request_stop(self, worker: WorkerHandle) -> None:
-        """Ask the worker's current job to stop at its next batch (idempotent)."""
+        """Ask the worker's current job to stop at its next batch (idempotent; overrides a pause)."""
         if worker.busy and worker.stop_requested_at is None:
             worker.stop_token.value = worker.token
             worker.stop_requested_at = time.monotonic()
+
+    def request_pause(self, worker: WorkerHandle) -> None:
+        """Ask the worker's current job to pause at its next epoch end, checkpointed (idempotent)."""
+        if worker.busy and worker.stop_requested_at is None and not worker.pause_requested:
+            worker.stop_token.value = -worker.token
+            worker.pause_requested = True
 
     def kill(self, worker: WorkerHandle) -> None:
         """Stop a worker at once (SIGKILL) and reap it."""

@@ -6,8 +6,10 @@ writes the events that arrived to the store through a ``StoreSink``; reaps
 dead workers, marking their runs INTERRUPTED (or CANCELLED, if a cancel was
 pending); finishes its RUNNING runs that no live worker runs (see below); stops
 cancelled runs, politely first and by killing the worker after a grace period;
-starts queued runs on idle warm workers, first in first out; and starts workers
-that are needed, up to ``max_concurrent``. Keeping all process handling in this
+starts queued runs on idle warm workers in the queue's order (round-robin across
+students: ``fair_order``); while runs wait that have not started, asks running ones to
+pause at their next epoch end (time-slicing, ``_pause_for_waiting_runs``); and starts
+workers that are needed, up to ``max_concurrent``. Keeping all process handling in this
 one thread means no locks around the pool.
 
 A run's final status is the one write that must not be lost: if the store cannot
@@ -31,7 +33,7 @@ from ae_core.service.pool import WorkerHandle, WorkerInfo, WorkerPool
 from ae_core.store import CONFIG_FILENAME, RunStatus, RunStore, stopped_status
 from ae_core.store.disk import disk_problem, unwritable_message
 from ae_core.store.rows import describe
-from ae_core.training.events import FAILED, end_event
+from ae_core.training.events import FAILED, PAUSED, end_event
 from ae_core.service.worker import WorkerSettings
 
 logger = logging.getLogger(__name__)
@@ -144,7 +146,10 @@ class Supervisor:
                 unwritable = self._unwritable.pop(run_id, None)
                 if unwritable is not None:  # the run stopped because its folder could not be written
                     event = end_event(FAILED, unwritable, None)
-                self._write_final(run_id, lambda: self._sink.emit(run_id, event))
+                if event.get("status") == PAUSED:
+                    self._write_final(run_id, lambda: self._requeue_paused(run_id))
+                else:
+                    self._write_final(run_id, lambda: self._sink.emit(run_id, event))
                 return
             try:
                 self._sink.emit(run_id, event)
@@ -242,6 +247,30 @@ class Supervisor:
                                self.cancel_grace_seconds, worker.pid)
                 self._pool.kill(worker)
 
+    def _requeue_paused(self, run_id: str) -> None:
+        """A run paused at an epoch end goes back in the queue; one asked to cancel meanwhile ends instead."""
+        if not self.store.lifecycle.pause(run_id, self.owner):
+            self._stopped_writer(run_id)()
+
+    def _pause_for_waiting_runs(self) -> None:
+        """Time-slicing: while runs wait that have not started, running ones pause at their next epoch end.
+
+        A class presses Train at once, and with two workers the thirtieth run would wait for
+        twenty-eight others to finish. Paused at an epoch end (just checkpointed, so nothing is
+        lost), a run goes to the back of the queue and goes on from there: every run's first
+        epoch comes before anyone's second. A paused run waiting does not pause others, so the
+        workers never take turns for nothing.
+        """
+        waiting = self.store.lifecycle.never_started_waiting(self.owner)
+        if not waiting:
+            return
+        for worker in self._pool.workers:
+            if waiting <= 0:
+                break
+            if worker.busy and worker.stop_requested_at is None:
+                waiting -= 1
+                self._pool.request_pause(worker)
+
     def _dispatch(self) -> None:
         """Start queued runs on idle ready workers, and start workers that are needed."""
         queued = self.store.lifecycle.queued_run_ids(self.owner)
@@ -274,6 +303,10 @@ class Supervisor:
                 worker.run_id = None
                 self.store.lifecycle.requeue(run_id, self.owner, (RunStatus.RUNNING,))
         waiting = len(self.store.lifecycle.queued_run_ids(self.owner)) if queued else 0
+        # Only when every worker there can be is up and training: one still starting takes the next run soon.
+        workers = self._pool.workers
+        if waiting and len(workers) >= self.max_concurrent and all(w.ready and w.busy for w in workers):
+            self._pause_for_waiting_runs()
         # A retiring worker is replaced as soon as it says so, not when it is gone.
         staying = [w for w in self._pool.workers if not w.retiring]
         busy = sum(w.busy for w in staying)

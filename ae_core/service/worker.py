@@ -34,6 +34,7 @@ from ae_core.service.sinks import EventSink, PipeSink, SinkClosed
 from ae_core.store import PARTIAL_PREFIX, RunFolder
 from ae_core.store.disk import disk_problem, unwritable_message
 from ae_core.training import FAILED, FINISHED, end_event, train
+from ae_core.training.events import never_stop
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,8 @@ def load_trainer(trainer: Trainer | str) -> Trainer:
     return function
 
 
-def run_job(job: Job, trainer: Trainer, sink: EventSink, should_stop: Callable[[], bool]) -> str:
+def run_job(job: Job, trainer: Trainer, sink: EventSink, should_stop: Callable[[], bool],
+            should_pause: Callable[[], bool] = never_stop) -> str:
     """Run one training job, sending every event to ``sink``. Never raises for a bad run.
 
     The trainer's own ``end`` event is held back until the final model is
@@ -127,7 +129,7 @@ def run_job(job: Job, trainer: Trainer, sink: EventSink, should_stop: Callable[[
     exception through unchanged) is what keeps the checkpoint from running ahead of the store.
 
     Returns:
-        The final status: ``finished``, ``stopped`` or ``failed``.
+        The final status: ``finished``, ``stopped``, ``failed`` or ``paused``.
 
     Raises:
         SinkClosed: if the receiver went away (the caller should exit).
@@ -159,7 +161,8 @@ def run_job(job: Job, trainer: Trainer, sink: EventSink, should_stop: Callable[[
         # Resuming is always asked for: only a run that trained before has a checkpoint,
         # and the trainer starts afresh when there is none.
         result = trainer(config, on_event=on_event, should_stop=lambda: bool(closed) or should_stop(),
-                         checkpoint_dir=folder.checkpoint.directory, resume=True, **options)
+                         should_pause=should_pause, checkpoint_dir=folder.checkpoint.directory, resume=True,
+                         **options)
         end = held_end or end_event(result.status, result.message, result.metrics)
         if end["status"] == FINISHED and getattr(result, "model", None) is not None:
             _save_model(result.model, folder.model_path)
@@ -231,11 +234,13 @@ def worker_main(settings: WorkerSettings, jobs: Connection, events: Connection, 
             return  # the manager is gone
         if job is None:
             return
-        # An orphaned worker (its server killed) stops at the next batch.
+        # An orphaned worker (its server killed) stops at the next batch. The token negated asks
+        # for a pause at the next epoch end instead (``WorkerPool.request_pause``).
         stop = lambda token=job.token: stop_token.value == token or os.getppid() != parent  # noqa: E731
+        pause = lambda token=job.token: stop_token.value == -token  # noqa: E731
         retiring = jobs_done >= settings.jobs_per_worker
         try:
-            run_job(job, trainer, sink, stop)
+            run_job(job, trainer, sink, stop, pause)
             if retiring:  # announced first, so the manager never sends this worker another job
                 events.send(("retiring",))
             events.send(("done", job.run_id))

@@ -1,5 +1,8 @@
 """The life of a run as atomic updates of its row: QUEUED -> RUNNING -> final.
 
+A RUNNING run may also go back to QUEUED, paused at an epoch end so that a run that has
+never trained can start (``pause``); it keeps its ``started_at``, so it reads as paused.
+
 Every transition is one conditional ``UPDATE ... WHERE status = ...``, so two
 threads (or two managers on one store) can never both start a run, and a late
 message from a worker can never overwrite a run that was already cancelled,
@@ -17,7 +20,7 @@ from typing import Any, Iterable, Mapping
 
 from ae_core.errors import RunNotFound
 from ae_core.store.rows import number, whole
-from ae_core.store.records import CANCELLED_BEFORE_START_MESSAGE, RunStatus, validate_run_id
+from ae_core.store.records import CANCELLED_BEFORE_START_MESSAGE, CANCELLED_MESSAGE, RunStatus, validate_run_id
 from ae_core.store.sqlite_db import Database
 
 _FINAL = tuple(s.value for s in RunStatus if not s.is_active)
@@ -77,7 +80,8 @@ class RunLifecycle:
         """Move a QUEUED run to RUNNING; False if it was not QUEUED any more."""
         with self.db.transaction() as db:
             return db.execute(
-                "UPDATE runs SET status = 'RUNNING', started_at = ?, owner = ?, worker_pid = ?, queue_order = NULL "
+                "UPDATE runs SET status = 'RUNNING', started_at = COALESCE(started_at, ?), owner = ?, worker_pid = ?, "
+                "queue_order = NULL "
                 "WHERE run_id = ? AND status = 'QUEUED'",
                 (time.time(), owner, worker_pid, validate_run_id(run_id))).rowcount == 1
 
@@ -114,8 +118,10 @@ class RunLifecycle:
         validate_run_id(run_id)
         now = time.time()
         with self.db.transaction() as db:
-            db.execute("UPDATE runs SET status = 'CANCELLED', message = ?, finished_at = ?, queue_order = NULL "
-                       "WHERE run_id = ? AND status = 'QUEUED'", (CANCELLED_BEFORE_START_MESSAGE, now, run_id))
+            # A paused run (QUEUED, but it has trained) is cancelled at once too, as having trained.
+            db.execute("UPDATE runs SET status = 'CANCELLED', finished_at = ?, queue_order = NULL, "
+                       "message = CASE WHEN started_at IS NULL THEN ? ELSE ? END WHERE run_id = ? AND status = 'QUEUED'",
+                       (now, CANCELLED_BEFORE_START_MESSAGE, CANCELLED_MESSAGE, run_id))
             db.execute("UPDATE runs SET cancel_requested_at = COALESCE(cancel_requested_at, ?) "
                        "WHERE run_id = ? AND status = 'RUNNING'", (now, run_id))
             row = db.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -138,10 +144,30 @@ class RunLifecycle:
         states = [s.value for s in allowed]
         with self.db.transaction() as db:
             return db.execute(
-                "UPDATE runs SET status = 'QUEUED', message = '', finished_at = NULL, cancel_requested_at = NULL, "
-                "owner = ?, queue_order = (SELECT COALESCE(MAX(queue_order), 0) + 1 FROM runs) "
+                "UPDATE runs SET status = 'QUEUED', message = '', started_at = NULL, finished_at = NULL, "
+                "cancel_requested_at = NULL, owner = ?, "
+                "queue_order = (SELECT COALESCE(MAX(queue_order), 0) + 1 FROM runs) "
                 f"WHERE run_id = ? AND status IN ({_placeholders(states)})",
                 (owner, validate_run_id(run_id), *states)).rowcount == 1
+
+    def pause(self, run_id: str, owner: str) -> bool:
+        """Put a RUNNING run that paused at an epoch end back in the queue, at the back.
+
+        Returns:
+            False if it was not RUNNING, or someone asked to cancel it (then it must end instead).
+        """
+        with self.db.transaction() as db:
+            return db.execute(
+                "UPDATE runs SET status = 'QUEUED', owner = ?, worker_pid = NULL, "
+                "queue_order = (SELECT COALESCE(MAX(queue_order), 0) + 1 FROM runs) "
+                "WHERE run_id = ? AND status = 'RUNNING' AND cancel_requested_at IS NULL",
+                (owner, validate_run_id(run_id))).rowcount == 1
+
+    def never_started_waiting(self, owner: str) -> int:
+        """How many of this owner's QUEUED runs are waiting to start (new or resumed; a paused run is not)."""
+        return int(self.db.connection().execute(
+            "SELECT COUNT(*) FROM runs WHERE status = 'QUEUED' AND owner = ? AND started_at IS NULL",
+            (owner,)).fetchone()[0])
 
     def service_order(self, owner: str | None = None) -> list[str]:
         """The QUEUED runs (only ``owner``'s if given) in the order they will start (``fair_order``)."""

@@ -103,6 +103,11 @@ class RunRecord:
     started_by: str | None = None
 
     @property
+    def is_paused(self) -> bool:
+        """Trained for a while, then paused at an epoch end to let waiting runs start; it goes on by itself."""
+        return self.status is RunStatus.QUEUED and self.started_at is not None
+
+    @property
     def is_stopping(self) -> bool:
         """Asked to stop, and not stopped yet."""
         return self.cancel_requested and self.status.is_active

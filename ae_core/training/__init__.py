@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Callable
 
 from ae_core.config import TrainConfig
 from ae_core.lazy import lazy_exports
-from ae_core.training.events import (FAILED, FINISHED, STOPPED, Event, TrainResult, end_event, ignore_event,
-                                     never_stop, start_event)
+from ae_core.training.events import (FAILED, FINISHED, PAUSED, STOPPED, Event, TrainResult, end_event,
+                                     ignore_event, never_stop, start_event)
 
 if TYPE_CHECKING:
     from ae_core.data import Splits
@@ -25,13 +25,13 @@ __getattr__, __dir__, _lazy = lazy_exports(__name__, {
     "autoencoder": ("evaluate", "psnr_from_mse", "train_autoencoder", "without_class"),
     "classifier": ("evaluate_classifier", "train_classifier"),
 })
-__all__ = ["Event", "FAILED", "FINISHED", "STOPPED", "TrainResult", "end_event", "start_event", "train", *_lazy]
+__all__ = ["Event", "FAILED", "FINISHED", "PAUSED", "STOPPED", "TrainResult", "end_event", "start_event", "train", *_lazy]
 
 
 def train(config: TrainConfig, on_event: Callable[[Event], None] = ignore_event,
           should_stop: Callable[[], bool] = never_stop, *, checkpoint_dir: Path | str | None = None,
           resume: bool = False, splits: Splits | None = None,
-          source_model: Path | str | None = None) -> TrainResult:
+          source_model: Path | str | None = None, should_pause: Callable[[], bool] = never_stop) -> TrainResult:
     """Train what ``config`` describes (an autoencoder, or a classifier for ``task="classify"``), with live events.
 
     Args:
@@ -45,6 +45,8 @@ def train(config: TrainConfig, on_event: Callable[[Event], None] = ignore_event,
             dataset named in ``config`` is loaded.
         source_model: for a classifier fine-tuning an encoder, the ``model.keras``
             of run ``config.source_run_id``.
+        should_pause: polled at each epoch end (but the last); True ends the run there,
+            checkpointed, with the status ``"paused"``, to be resumed later.
 
     Returns:
         A ``TrainResult``. A diverging loss or a stop request is a result, not an exception.
@@ -53,7 +55,7 @@ def train(config: TrainConfig, on_event: Callable[[Event], None] = ignore_event,
         DatasetUnavailable: when the dataset is not on this machine.
         RunNotFound: for a classifier whose source model is missing.
     """
-    options = dict(checkpoint_dir=checkpoint_dir, resume=resume, splits=splits)
+    options = dict(checkpoint_dir=checkpoint_dir, resume=resume, splits=splits, should_pause=should_pause)
     if config.task == "classify":
         from ae_core.training.classifier import train_classifier
 

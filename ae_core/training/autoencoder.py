@@ -36,7 +36,8 @@ def psnr_from_mse(mse: float) -> float:
 
 def train_autoencoder(config: TrainConfig, on_event: Callable[[Event], None] = ignore_event,
                       should_stop: Callable[[], bool] = never_stop, *, checkpoint_dir: Path | str | None = None,
-                      resume: bool = False, splits: Splits | None = None) -> TrainResult:
+                      resume: bool = False, splits: Splits | None = None,
+                      should_pause: Callable[[], bool] = never_stop) -> TrainResult:
     """Train the autoencoder a ``task="reconstruct"`` config describes, emitting live events.
 
     The arguments are those of ``ae_core.training.train``.
@@ -68,7 +69,7 @@ def train_autoencoder(config: TrainConfig, on_event: Callable[[Event], None] = i
     # checkpoint of an epoch follow from how that epoch ended.
     state = RunState(steps_per_epoch, initial_epoch)
     callbacks: list[keras.callbacks.Callback] = [
-        StopOnRequestOrDivergence(state, should_stop), MetricEvents(state, on_event),
+        StopOnRequestOrDivergence(state, should_stop, should_pause), MetricEvents(state, on_event),
         SnapshotEvents(state, bundle, on_event, images=splits.x_val, labels=splits.y_val,
                        recon_indices=recon_indices, latent_indices=latent_indices, corrupt=noisy),
     ]

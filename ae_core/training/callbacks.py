@@ -26,7 +26,7 @@ import numpy as np
 
 from ae_core.checks import check_int
 from ae_core.data import to_float, to_uint8
-from ae_core.training.events import Event
+from ae_core.training.events import Event, never_stop
 
 BATCH_EVENTS_PER_SECOND = 4.0
 # The first seconds of a run are when the pictures change most, and when a person
@@ -67,8 +67,8 @@ class RunState:
 
     The other fields start from ``initial_epoch``: ``epoch`` (0-based, in progress),
     ``step`` (global batches done), ``epochs_completed`` (epochs that ended well),
-    ``stopped`` (by request), ``failure`` (a message for people, or None) and
-    ``start_time`` (``clock()`` when the state was made).
+    ``stopped`` (by request), ``paused`` (at an epoch end, by request), ``failure`` (a
+    message for people, or None) and ``start_time`` (``clock()`` when the state was made).
     """
 
     steps_per_epoch: int
@@ -78,6 +78,7 @@ class RunState:
     step: int = field(init=False)
     epochs_completed: int = field(init=False)
     stopped: bool = field(default=False, init=False)
+    paused: bool = field(default=False, init=False)
     failure: str | None = field(default=None, init=False)
     start_time: float = field(init=False)
 
@@ -112,11 +113,14 @@ class StopOnRequestOrDivergence(keras.callbacks.Callback):
         state: the run's ``RunState``, which this callback alone writes.
         should_stop: polled after every batch (every execution of a few batches);
             True ends training cleanly.
+        should_pause: polled at each good epoch end but the last; True ends training after
+            that epoch's events and checkpoint, so the run can go on from there later.
     """
 
-    def __init__(self, state: RunState, should_stop: Callable[[], bool]) -> None:
+    def __init__(self, state: RunState, should_stop: Callable[[], bool],
+                 should_pause: Callable[[], bool] = never_stop) -> None:
         super().__init__()
-        self.state, self.should_stop = state, should_stop
+        self.state, self.should_stop, self.should_pause = state, should_stop, should_pause
         self.first_loss: float | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
@@ -157,6 +161,10 @@ class StopOnRequestOrDivergence(keras.callbacks.Callback):
             self._fail(f"The {bad[0]} became {_describe(metrics[bad[0]])} at the end of epoch {epoch + 1}. {DIVERGED}")
         else:
             self.state.epochs_completed = epoch + 1
+            # Keras stops after this epoch's callbacks, so its events and checkpoint still happen.
+            if epoch + 1 < self.params.get("epochs", 0) and self.should_pause():
+                self.state.paused = True
+                self.model.stop_training = True
 
     def _fail(self, message: str) -> None:
         self.state.failure = message

@@ -35,7 +35,8 @@ PREDICT_BATCH = 512
 def train_classifier(config: TrainConfig, on_event: Callable[[Event], None] = ignore_event,
                      should_stop: Callable[[], bool] = never_stop, *, checkpoint_dir: Path | str | None = None,
                      resume: bool = False, splits: Splits | None = None,
-                     source_model: Path | str | None = None) -> TrainResult:
+                     source_model: Path | str | None = None,
+                     should_pause: Callable[[], bool] = never_stop) -> TrainResult:
     """Train the classifier a ``task="classify"`` config describes, emitting live events.
 
     Args:
@@ -69,7 +70,7 @@ def train_classifier(config: TrainConfig, on_event: Callable[[Event], None] = ig
     steps_per_epoch = math.ceil(len(splits.x_train) / config.batch_size)
     state = RunState(steps_per_epoch, initial_epoch)
     # The state's keeper first, the checkpoint last (see the autoencoder trainer).
-    callbacks: list[keras.callbacks.Callback] = [StopOnRequestOrDivergence(state, should_stop),
+    callbacks: list[keras.callbacks.Callback] = [StopOnRequestOrDivergence(state, should_stop, should_pause),
                                                  MetricEvents(state, on_event)]
     if checkpoint is not None:
         callbacks.append(EpochCheckpoint(lambda path: model.save(path, overwrite=True), checkpoint, state))

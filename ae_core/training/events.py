@@ -14,14 +14,16 @@ from typing import Any
 Event = dict[str, Any]
 
 FINISHED, STOPPED, FAILED = "finished", "stopped", "failed"
-OUTCOMES = (FINISHED, STOPPED, FAILED)
+# Paused at an epoch end (just checkpointed) so that a waiting run can start; it goes on later.
+PAUSED = "paused"
+OUTCOMES = (FINISHED, STOPPED, FAILED, PAUSED)
 
 
 @dataclass(frozen=True)
 class TrainResult:
     """How a run ended.
 
-    ``status`` is ``"finished"``, ``"stopped"`` or ``"failed"``, with a ``message`` for
+    ``status`` is ``"finished"``, ``"stopped"``, ``"failed"`` or ``"paused"``, with a ``message`` for
     people. ``metrics`` always holds ``seconds``, ``samples_per_second`` and
     ``epochs_completed``, and once the run finished its test figures (an autoencoder's
     ``test_loss``, ``test_mse``, ``test_psnr``; a classifier's ``test_loss``,

@@ -21,7 +21,7 @@ from ae_core.config import TrainConfig
 from ae_core.data import Splits, load_dataset
 from ae_core.store import Checkpoint
 from ae_core.training.callbacks import RunState
-from ae_core.training.events import FAILED, FINISHED, STOPPED, Event, end_event, start_event
+from ae_core.training.events import FAILED, FINISHED, PAUSED, STOPPED, Event, end_event, start_event
 
 # Running several steps per call of the compiled train function removes most
 # of Keras's per-step Python overhead, which dominates for small dense models.
@@ -112,6 +112,8 @@ def fit_live(model: keras.Model, train_data: Any, val_data: Any, *, state: RunSt
         status, message = FAILED, state.failure
     elif state.stopped:
         status, message = STOPPED, f"Stopped by request after {state.step} steps."
+    elif state.paused:
+        status, message = PAUSED, f"Paused after epoch {state.epochs_completed}, so that a waiting run could start."
     else:
         status, message = FINISHED, f"Finished {num_epochs} epochs."
         metrics.update(evaluate())
