@@ -14,6 +14,7 @@ on every live rerun.
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -34,6 +35,45 @@ CLASS_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
 MAX_BATCH_POINTS = 3000
 # The light gray between the images of the reconstruction grid.
 GRID_BACKGROUND = 235
+
+
+# Plotly.js's names of the array types it takes as base64 ("typed array specs").
+_TYPED_ARRAY_NAMES = {"int8": "i1", "uint8": "u1", "int16": "i2", "uint16": "u2", "int32": "i4", "uint32": "u4",
+                      "float32": "f4", "float64": "f8"}
+
+
+def typed_arrays(value: Any) -> Any:
+    """``value`` with every NumPy array held in a dict as the base64 typed-array spec Plotly.js reads.
+
+    Plotly converts those arrays on the figure's way to the browser anyway, but through a
+    generic path that cost most of ``st.plotly_chart``'s time on a class's server (about
+    2 ms of 4 for a latent map). What is sent stays exactly Plotly's (a test compares): whole
+    numbers in the smallest type that holds them, ``shape`` for two or more dimensions, and
+    arrays inside lists or of other types left for Plotly's JSON encoder.
+    """
+    if isinstance(value, dict):
+        return {key: _typed_array(item) if isinstance(item, np.ndarray) else typed_arrays(item)
+                for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [item if isinstance(item, np.ndarray) else typed_arrays(item) for item in value]
+    return value
+
+
+def _typed_array(array: np.ndarray) -> Any:
+    if array.dtype.kind in "iu" and array.dtype.itemsize == 8 and array.size:
+        kinds = (np.uint8, np.uint16, np.uint32) if array.dtype.kind == "u" else (np.int8, np.int16, np.int32)
+        low, high = array.min(), array.max()
+        fitting = next((kind for kind in kinds if np.iinfo(kind).min <= low and high <= np.iinfo(kind).max), None)
+        if fitting is None:
+            return array
+        array = array.astype(fitting)
+    name = _TYPED_ARRAY_NAMES.get(str(array.dtype))
+    if name is None or array.size == 0:
+        return array
+    spec = {"dtype": name, "bdata": base64.b64encode(np.ascontiguousarray(array)).decode("ascii")}
+    if array.ndim > 1:
+        spec["shape"] = str(array.shape)[1:-1]
+    return spec
 
 
 def figure_spec(traces: list[dict[str, Any]], title: str, uirevision: str | None, *, height: int = 420,

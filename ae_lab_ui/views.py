@@ -52,7 +52,8 @@ def plot(spec: figures.Figure, *, key: str, **options: Any) -> Any:
     gets the one toolbar, ``figures.PLOT_CONFIG``; ``options`` go to ``st.plotly_chart``
     (``on_select`` for a clickable map), whose return value is returned.
     """
-    return st.plotly_chart(go.Figure(spec, _validate=False), key=key, config=figures.PLOT_CONFIG, **options)
+    return st.plotly_chart(go.Figure(figures.typed_arrays(spec), _validate=False), key=key, config=figures.PLOT_CONFIG,
+                           **options)
 
 
 # A run asked to stop shows this at once, until its worker confirms (a second or two later).

@@ -80,7 +80,7 @@ def test_the_queue_is_served_round_robin_across_students() -> None:
     def row(run_id: str, who: str | None, at: float, status: str = "QUEUED",
             finished: float | None = None) -> dict[str, object]:
         return {"run_id": run_id, "status": status, "started_by": who, "queue_order": int(at) if status == "QUEUED"
-                else None, "created_at": at, "finished_at": finished}
+                else None, "created_at": at, "started_at": None if status == "QUEUED" else at, "finished_at": finished}
 
     # Alice queued three runs before Bob and Carol pressed Train: each one's first run goes first.
     queue = [row("a1", "A", 1), row("a2", "A", 2), row("a3", "A", 3), row("b1", "B", 4), row("c1", "C", 5)]
@@ -92,6 +92,8 @@ def test_the_queue_is_served_round_robin_across_students() -> None:
     assert fair_order([row("b0", "B", 0, "FINISHED", 3.5), row("b1", "B", 4), row("c1", "C", 5)]) == ["b1", "c1"]
     # Nobody recorded (the command line): first come, first served, as before.
     assert fair_order([row("x2", None, 2), row("x1", None, 1)]) == ["x1", "x2"]
+    # A paused run (it has trained) goes after the runs that have not started yet.
+    assert fair_order([{**row("p1", "P", 1), "started_at": 1.5}, row("q2", "Q", 2)]) == ["q2", "p1"]
     # A damaged queue position or time does not break the queue.
     damaged = {**row("bad", None, 9), "queue_order": "??", "created_at": "yesterday"}
     assert fair_order([row("x1", None, 1), damaged]) == ["bad", "x1"]

@@ -368,3 +368,15 @@ def test_the_checkpoint_is_saved_at_good_epoch_ends_only(tmp_path) -> None:
     state.stopped, state.failure = False, "diverged"
     saves.on_epoch_end(1)
     assert checkpoint.epoch() == 1
+
+
+def test_a_run_that_paused_here_goes_on_with_its_model_in_memory(tmp_path) -> None:
+    paused, _ = run(tiny(num_epochs=3), checkpoint_dir=tmp_path, should_pause=lambda: True)
+    finished, _ = run(tiny(num_epochs=3), checkpoint_dir=tmp_path, resume=True)
+    assert finished.model is paused.model  # not loaded from the checkpoint again (nor traced again)
+    assert finished.metrics["epochs_completed"] == 3
+    # A checkpoint that moved on without this process (another worker) is loaded from disk.
+    again, _ = run(tiny(num_epochs=4), checkpoint_dir=tmp_path, should_pause=lambda: True)
+    run(tiny(num_epochs=4), checkpoint_dir=tmp_path, resume=True, should_pause=lambda: True)  # epoch 2, in memory
+    (tmp_path / CHECKPOINT_STATE_FILENAME).write_text(json.dumps({"epoch": 3}))
+    assert run(tiny(num_epochs=4), checkpoint_dir=tmp_path, resume=True)[0].model is not again.model

@@ -273,3 +273,20 @@ def test_latent_figure_has_one_trace_per_class_with_hover_indices() -> None:
     assert list(by_name["zero"]["x"]) == [0.0, 4.0, 10.0]
     assert "image #%{customdata}" in by_name["one"]["hovertemplate"]
     assert figure["layout"]["uirevision"] == f"latent-{'e' * 32}-PCA"
+
+
+def test_figures_ship_arrays_as_plotly_would_only_sooner() -> None:
+    import plotly.io
+    import plotly.tools
+
+    def as_sent(spec: dict) -> str:  # what st.plotly_chart sends to the browser
+        figure = plotly.tools.return_figure_from_figure_or_data(go.Figure(spec, _validate=False), validate_figure=True)
+        return plotly.io.to_json(figure, validate=False)
+
+    arrays = [np.arange(5), np.arange(5) * 1000, np.arange(3, dtype=np.int64) * 2**40, np.arange(4, dtype=np.uint64),
+              np.linspace(0, 1, 7), np.ones((3, 4), np.float32), np.zeros((2, 2), np.uint8), np.array([True, False]),
+              np.array([], np.float32)]
+    spec = {"data": [{"type": "scatter", "x": array, "customdata": [array]} for array in arrays]
+            + [{"type": "heatmap", "z": np.arange(12).reshape(3, 4)}], "layout": {"title": {"text": "t"}}}
+    assert as_sent(figures.typed_arrays(spec)) == as_sent(spec)
+    assert figures.typed_arrays({"x": np.arange(3, dtype=np.float32)})["x"]["dtype"] == "f4"

@@ -89,6 +89,8 @@ class WorkerHandle:
     token: int = 0
     stop_requested_at: float | None = None
     pause_requested: bool = False
+    # Runs that paused on this worker: it keeps their models in memory, so they go on here if it is free.
+    paused_here: set[str] = field(default_factory=set)
     closed: bool = False
     messages: list[tuple[Any, ...]] = field(default_factory=list)
 

@@ -147,6 +147,7 @@ class Supervisor:
                 if unwritable is not None:  # the run stopped because its folder could not be written
                     event = end_event(FAILED, unwritable, None)
                 if event.get("status") == PAUSED:
+                    worker.paused_here.add(run_id)
                     self._write_final(run_id, lambda: self._requeue_paused(run_id))
                 else:
                     self._write_final(run_id, lambda: self._sink.emit(run_id, event))
@@ -293,10 +294,12 @@ class Supervisor:
                 self.store.lifecycle.finish(run_id, RunStatus.FAILED, f"The run's {CONFIG_FILENAME} is unreadable: "
                                             f"{reason}", only_if=(RunStatus.QUEUED,))
                 continue
-            worker = idle[0]
+            worker = next((w for w in idle if run_id in w.paused_here), idle[0])
             if not self.store.lifecycle.claim(run_id, self.owner, worker.pid):
                 continue  # cancelled meanwhile
-            idle.pop(0)
+            idle.remove(worker)
+            for other in self._pool.workers:
+                other.paused_here.discard(run_id)
             try:
                 self._pool.dispatch(worker, run_id, *job)
             except OSError:  # the worker died just now; its death is handled on the next step

@@ -33,7 +33,7 @@ from ae_core.errors import AELabError
 from ae_core.service.sinks import EventSink, PipeSink, SinkClosed
 from ae_core.store import PARTIAL_PREFIX, RunFolder
 from ae_core.store.disk import disk_problem, unwritable_message
-from ae_core.training import FAILED, FINISHED, end_event, train
+from ae_core.training import FAILED, FINISHED, PAUSED, end_event, train
 from ae_core.training.events import never_stop
 
 logger = logging.getLogger(__name__)
@@ -240,7 +240,7 @@ def worker_main(settings: WorkerSettings, jobs: Connection, events: Connection, 
         pause = lambda token=job.token: stop_token.value == -token  # noqa: E731
         retiring = jobs_done >= settings.jobs_per_worker
         try:
-            run_job(job, trainer, sink, stop, pause)
+            status = run_job(job, trainer, sink, stop, pause)
             if retiring:  # announced first, so the manager never sends this worker another job
                 events.send(("retiring",))
             events.send(("done", job.run_id))
@@ -248,7 +248,8 @@ def worker_main(settings: WorkerSettings, jobs: Connection, events: Connection, 
             return
         if retiring:
             return
-        _release_memory()
+        if status != PAUSED:  # a paused run's model stays in memory, to go on here (training.fit)
+            _release_memory()
 
 
 def _ignore_ctrl_c() -> None:

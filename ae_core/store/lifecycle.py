@@ -38,12 +38,13 @@ def fair_order(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     go first, and within a rank, first come, first served. So when thirty students press
     Train at once, each one's first run starts before anyone's second, however many runs one
     of them queued first; and a student whose run has ended and who presses Train again
-    waits behind no one's second run. Runs nobody is recorded as starting (the command
-    line, older stores) count as one student's.
+    waits behind no one's second run. Within a rank, runs that have not started go before
+    paused ones (which have had a time slice already), then first come, first served. Runs
+    nobody is recorded as starting (the command line, older stores) count as one student's.
 
     Args:
         rows: ``runs`` rows with ``run_id``, ``status``, ``started_by``, ``queue_order``,
-            ``created_at`` and ``finished_at`` (runs that ended before every waiting run was
+            ``created_at``, ``started_at`` and ``finished_at`` (runs that ended before every waiting run was
             queued may be left out).
 
     Returns:
@@ -61,7 +62,8 @@ def fair_order(rows: Iterable[Mapping[str, Any]]) -> list[str]:
             ahead = sum(1 for other in own if other is not row and _place(other) < queued_at
                         and (other["status"] in ("QUEUED", "RUNNING")
                              or (number(other["finished_at"]) or 0.0) > queued_at[0]))
-            ranked.append((ahead, whole(row["queue_order"]) or 0, row["run_id"]))
+            paused = row["started_at"] is not None
+            ranked.append((ahead, paused, whole(row["queue_order"]) or 0, row["run_id"]))
     return [run_id for *_, run_id in sorted(ranked)]
 
 
@@ -172,7 +174,7 @@ class RunLifecycle:
     def service_order(self, owner: str | None = None) -> list[str]:
         """The QUEUED runs (only ``owner``'s if given) in the order they will start (``fair_order``)."""
         found = self.db.connection().execute(
-            "SELECT run_id, status, owner, started_by, queue_order, created_at, finished_at FROM runs "
+            "SELECT run_id, status, owner, started_by, queue_order, created_at, started_at, finished_at FROM runs "
             "WHERE status IN ('QUEUED', 'RUNNING') OR finished_at > (SELECT MIN(created_at) FROM runs "
             "WHERE status = 'QUEUED')").fetchall()
         owners = {row["run_id"]: row["owner"] for row in found}

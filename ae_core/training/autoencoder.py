@@ -22,8 +22,8 @@ from ae_core.models import Autoencoder, build_autoencoder, corrupt, load_autoenc
 from ae_core.training.callbacks import (MetricEvents, RunState, SnapshotEvents,
                                         StopOnRequestOrDivergence)
 from ae_core.training.events import Event, TrainResult, ignore_event, never_stop
-from ae_core.training.fit import (STEPS_PER_EXECUTION, EpochCheckpoint, fit_live, resume_or_build, run_start_event,
-                                  seeded_splits)
+from ae_core.training.fit import (STEPS_PER_EXECUTION, EpochCheckpoint, fit_live, keep_if_paused, resume_or_build,
+                                  run_start_event, seeded_splits)
 
 NUM_RECONSTRUCTIONS = 16
 MAX_LATENT_POINTS = 2000
@@ -81,6 +81,7 @@ def train_autoencoder(config: TrainConfig, on_event: Callable[[Event], None] = i
         num_epochs=config.num_epochs, initial_epoch=initial_epoch, num_train=len(splits.x_train),
         batch_size=config.batch_size, evaluate=lambda: evaluate(bundle, splits, config.batch_size),
         on_event=on_event)
+    keep_if_paused(status, checkpoint, state.epochs_completed, bundle)
     return TrainResult(status=status, message=message, metrics=metrics, model=bundle)
 
 

@@ -162,7 +162,7 @@ class StopOnRequestOrDivergence(keras.callbacks.Callback):
         else:
             self.state.epochs_completed = epoch + 1
             # Keras stops after this epoch's callbacks, so its events and checkpoint still happen.
-            if epoch + 1 < self.params.get("epochs", 0) and self.should_pause():
+            if epoch + 1 < (self.params or {}).get("epochs", 0) and self.should_pause():
                 self.state.paused = True
                 self.model.stop_training = True
 

@@ -26,8 +26,8 @@ from ae_core.data import Splits
 from ae_core.errors import RunNotFound
 from ae_core.training.callbacks import MetricEvents, RunState, StopOnRequestOrDivergence
 from ae_core.training.events import Event, TrainResult, ignore_event, never_stop
-from ae_core.training.fit import (STEPS_PER_EXECUTION, EpochCheckpoint, fit_live, resume_or_build, run_start_event,
-                                  seeded_splits)
+from ae_core.training.fit import (STEPS_PER_EXECUTION, EpochCheckpoint, fit_live, keep_if_paused, resume_or_build,
+                                  run_start_event, seeded_splits)
 
 PREDICT_BATCH = 512
 
@@ -79,6 +79,7 @@ def train_classifier(config: TrainConfig, on_event: Callable[[Event], None] = ig
         model, train_data, val_data, state=state, callbacks=callbacks, num_epochs=config.num_epochs,
         initial_epoch=initial_epoch, num_train=len(splits.x_train), batch_size=config.batch_size,
         evaluate=lambda: evaluate_classifier(model, splits, config.batch_size), on_event=on_event)
+    keep_if_paused(status, checkpoint, state.epochs_completed, model)
     return TrainResult(status=status, message=message, metrics=metrics, model=model)
 
 
