@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 import pytest
@@ -24,6 +25,7 @@ from ae_core.config import TrainConfig  # noqa: E402
 from ae_core.data import DATASETS, load_dataset  # noqa: E402
 from ae_core.errors import QueueFull  # noqa: E402
 from ae_core.service.jobs import JobManager  # noqa: E402
+from ae_core.service.slicing import workers_to_pause  # noqa: E402
 from ae_core.store import RunStatus, RunStore  # noqa: E402
 from ae_core.store.lifecycle import fair_order  # noqa: E402
 
@@ -207,3 +209,20 @@ def test_a_paused_run_asked_to_stop_stops_and_a_paused_run_pauses_no_one(
                                                                               "Cancelled by request.")
     manager.cancel(second, BOB)
     assert wait_status(manager, second, RunStatus.CANCELLED) == RunStatus.CANCELLED
+
+
+def test_workers_pause_for_the_waiting_runs_no_free_or_starting_worker_will_take() -> None:
+    def worker(ready: bool = True, busy: bool = True, stopping: bool = False) -> SimpleNamespace:
+        return SimpleNamespace(ready=ready, busy=busy, stop_requested_at=1.0 if stopping else None)
+
+    busy = [worker(), worker()]
+    assert workers_to_pause(busy, max_workers=2, waiting_new=1) == busy[:1]
+    assert workers_to_pause(busy, max_workers=2, waiting_new=5) == busy
+    assert workers_to_pause(busy, max_workers=2, waiting_new=0) == []
+    assert workers_to_pause(busy, max_workers=3, waiting_new=1) == []  # a third worker will be started for it
+    assert workers_to_pause(busy, max_workers=3, waiting_new=2) == busy[:1]
+    starting = [worker(), worker(ready=False, busy=False)]
+    assert workers_to_pause(starting, max_workers=2, waiting_new=1) == []  # the starting one takes it
+    assert workers_to_pause(starting, max_workers=2, waiting_new=28) == starting[:1]  # but not all 28
+    stopping = [worker(stopping=True), worker()]
+    assert workers_to_pause(stopping, max_workers=2, waiting_new=2) == stopping[1:]

@@ -8,7 +8,7 @@ pending); finishes its RUNNING runs that no live worker runs (see below); stops
 cancelled runs, politely first and by killing the worker after a grace period;
 starts queued runs on idle warm workers in the queue's order (round-robin across
 students: ``fair_order``); while runs wait that have not started, asks running ones to
-pause at their next epoch end (time-slicing, ``_pause_for_waiting_runs``); and starts
+pause at their next epoch end (time-slicing: ``ae_core.service.slicing``); and starts
 workers that are needed, up to ``max_concurrent``. Keeping all process handling in this
 one thread means no locks around the pool.
 
@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 from ae_core.service.sinks import StoreSink
 from ae_core.service.pool import WorkerHandle, WorkerInfo, WorkerPool
+from ae_core.service.slicing import workers_to_pause
 from ae_core.store import CONFIG_FILENAME, RunStatus, RunStore, stopped_status
 from ae_core.store.disk import disk_problem, unwritable_message
 from ae_core.store.rows import describe
@@ -253,25 +254,6 @@ class Supervisor:
         if not self.store.lifecycle.pause(run_id, self.owner):
             self._stopped_writer(run_id)()
 
-    def _pause_for_waiting_runs(self) -> None:
-        """Time-slicing: while runs wait that have not started, running ones pause at their next epoch end.
-
-        A class presses Train at once, and with two workers the thirtieth run would wait for
-        twenty-eight others to finish. Paused at an epoch end (just checkpointed, so nothing is
-        lost), a run goes to the back of the queue and goes on from there: every run's first
-        epoch comes before anyone's second. A paused run waiting does not pause others, so the
-        workers never take turns for nothing.
-        """
-        waiting = self.store.lifecycle.never_started_waiting(self.owner)
-        if not waiting:
-            return
-        for worker in self._pool.workers:
-            if waiting <= 0:
-                break
-            if worker.busy and worker.stop_requested_at is None:
-                waiting -= 1
-                self._pool.request_pause(worker)
-
     def _dispatch(self) -> None:
         """Start queued runs on idle ready workers, and start workers that are needed."""
         queued = self.store.lifecycle.queued_run_ids(self.owner)
@@ -282,6 +264,8 @@ class Supervisor:
                 self.store.lifecycle.finish(run_id, RunStatus.FAILED, self._start_error, only_if=(RunStatus.QUEUED,))
             return
         idle = [w for w in self._pool.workers if w.available]
+        for worker in self._pool.workers:  # forget paused runs that were cancelled or deleted meanwhile
+            worker.paused_here &= set(queued)
         for run_id in queued:
             if not idle:
                 break
@@ -306,10 +290,10 @@ class Supervisor:
                 worker.run_id = None
                 self.store.lifecycle.requeue(run_id, self.owner, (RunStatus.RUNNING,))
         waiting = len(self.store.lifecycle.queued_run_ids(self.owner)) if queued else 0
-        # Only when every worker there can be is up and training: one still starting takes the next run soon.
-        workers = self._pool.workers
-        if waiting and len(workers) >= self.max_concurrent and all(w.ready and w.busy for w in workers):
-            self._pause_for_waiting_runs()
+        if waiting:  # time-slicing (``slicing``): a run not started yet gets a worker at the next epoch end
+            for worker in workers_to_pause(self._pool.workers, max_workers=self.max_concurrent,
+                                           waiting_new=self.store.lifecycle.never_started_waiting(self.owner)):
+                self._pool.request_pause(worker)
         # A retiring worker is replaced as soon as it says so, not when it is gone.
         staying = [w for w in self._pool.workers if not w.retiring]
         busy = sum(w.busy for w in staying)
