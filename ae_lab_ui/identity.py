@@ -21,7 +21,6 @@ TEACHER_COOKIE = "ae_lab_teacher"
 COOKIE_MAX_AGE_SECONDS = 365 * 24 * 3600
 _STUDENT_KEY = "identity_student_id"
 _TOKEN_KEY = "identity_teacher_token"
-_WRITTEN_KEY = "identity_cookies_written"
 
 
 def _cookie(name: str) -> str | None:
@@ -57,31 +56,30 @@ def unlock_teacher(typed: str) -> bool:
     if key is None or not key_matches(typed):
         return False
     st.session_state[_TOKEN_KEY] = teacher_token(key, student_id())
-    st.session_state.pop(_WRITTEN_KEY, None)
     return True
 
 
 def lock_teacher() -> None:
     """Make this browser a student's again."""
     st.session_state[_TOKEN_KEY] = None
-    st.session_state.pop(_WRITTEN_KEY, None)
 
 
 def remember_browser() -> None:
-    """Write this browser's cookies once per session (and again after an unlock or a lock).
+    """Write this browser's cookies, at every full page run.
 
-    Only in a class: a single-user lab has nothing to tell browsers apart for.
+    Not once per session: the first run of a link to ``/train`` switches pages, and the
+    rerun that follows replaced the script before the browser had run it about half the
+    time, so a reload or a second tab became another student. A script the browser already
+    ran is not run again for the same cookies. Only in a class: a single-user lab has nothing
+    to tell browsers apart for.
     """
     if not is_class():
         return
     actor = current_actor()
-    wanted = (actor.student_id, st.session_state.get(_TOKEN_KEY) if actor.is_teacher else None)
-    if st.session_state.get(_WRITTEN_KEY) == wanted:
-        return
-    cookies = {STUDENT_COOKIE: wanted[0], TEACHER_COOKIE: wanted[1] or ""}
+    cookies = {STUDENT_COOKIE: actor.student_id,
+               TEACHER_COOKIE: (st.session_state.get(_TOKEN_KEY) if actor.is_teacher else None) or ""}
     # An empty value with max-age 0 removes a cookie (a teacher who locked the browser again).
     lines = "".join(f"document.cookie = {json.dumps(f'{name}={value}; path=/; SameSite=Lax; max-age=' + age)};"
                     for name, value in cookies.items()
                     for age in [str(COOKIE_MAX_AGE_SECONDS) if value else "0"])
     st.html(f"<script>{lines}</script>", unsafe_allow_javascript=True)
-    st.session_state[_WRITTEN_KEY] = wanted

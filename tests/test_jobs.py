@@ -297,6 +297,8 @@ def test_a_worker_that_cannot_start_fails_the_run_readably(make_manager: Callabl
 def test_restart_keeps_history_and_resume_continues(make_manager: Callable[..., JobManager],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_STEP_SECONDS", "0.05")
+    # A restart, not time-slicing: the waiting run must not get the worker before the restart.
+    monkeypatch.setattr("ae_core.service.supervisor.workers_to_pause", lambda *args, **kwargs: [])
     first = make_manager(max_concurrent=1, warm_workers=1)
     done = first.submit(fake_config(steps=2, epochs=1))
     wait_status(first, done, RunStatus.FINISHED)

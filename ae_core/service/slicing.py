@@ -4,8 +4,8 @@ A class presses Train at once, and with two workers the thirtieth run would wait
 twenty-eight others to finish: minutes before a student sees a first point. Paused at an
 epoch end (just checkpointed, so nothing is lost), a run goes back to the queue, behind the
 runs that have not started (``ae_core.store.lifecycle.fair_order``), and goes on from there
-later, on the worker that paused it if that one is free (it keeps the model in memory:
-``ae_core.training.fit.resume_or_build``). So every run's first epoch comes before anyone's
+later, on the worker that paused it if that one is free (it keeps the model and its state in
+memory, traced: ``ae_core.training.warm``). So every run's first epoch comes before anyone's
 second. A paused run that waits pauses no one, so runs never take turns for nothing.
 """
 

@@ -23,12 +23,12 @@ import os
 import signal
 import sys
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable
 
-from ae_core.config import ModelConfig, TrainConfig
+from ae_core.config import TrainConfig
 from ae_core.errors import AELabError
 from ae_core.service.sinks import EventSink, PipeSink, SinkClosed
 from ae_core.store import PARTIAL_PREFIX, RunFolder
@@ -38,10 +38,10 @@ from ae_core.training.events import never_stop
 
 logger = logging.getLogger(__name__)
 
-# A few batches of a tiny model on the bundled sample: enough to pay Keras's
-# one-time costs (first graph trace, dataset read) before a user is waiting.
-WARMUP_CONFIG = TrainConfig(dataset="mnist_sample", model=ModelConfig(arch="dense", latent_dim=2, hidden_sizes=(8,)),
-                            num_epochs=1, batch_size=32, train_limit=64, validation_fraction=0.02)
+# A few batches of the default run on the bundled sample: enough to pay Keras's one-time
+# costs (first graph trace, dataset read) before a user is waiting, and to leave the default
+# setup's model traced for the first runs to reuse (``ae_core.training.warm``).
+WARMUP_CONFIG = replace(TrainConfig(), num_epochs=1, train_limit=64)
 
 Trainer = Callable[..., Any]
 # Training is throughput work and page runs are a person waiting: the workers (and the
@@ -217,6 +217,9 @@ def worker_main(settings: WorkerSettings, jobs: Connection, events: Connection, 
         if trainer is train:
             # Import TensorFlow now, while no one waits, rather than at the first run.
             import ae_core.training.autoencoder  # noqa: F401
+            from ae_core.training import warm
+
+            warm.reuse_traced_models()  # this process runs one run at a time: see ``warm``
         _pin_tensorflow_threads(settings.threads_per_run)
         if settings.warmup:
             _warm_up(trainer)
@@ -248,7 +251,7 @@ def worker_main(settings: WorkerSettings, jobs: Connection, events: Connection, 
             return
         if retiring:
             return
-        if status != PAUSED:  # a paused run's model stays in memory, to go on here (training.fit)
+        if status != PAUSED:  # a paused run's model stays in memory, to go on here (training.warm)
             _release_memory()
 
 

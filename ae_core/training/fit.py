@@ -12,7 +12,6 @@ what ``resume`` continues from.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,6 +20,7 @@ import keras
 from ae_core.config import TrainConfig
 from ae_core.data import Splits, load_dataset
 from ae_core.store import Checkpoint
+from ae_core.training import warm
 from ae_core.training.callbacks import RunState
 from ae_core.training.events import FAILED, FINISHED, PAUSED, STOPPED, Event, end_event, start_event
 
@@ -63,30 +63,19 @@ def run_start_event(num_epochs: int, steps_per_epoch: int, initial_epoch: int, s
                        splits.class_names)
 
 
-# The models of runs that paused in this process, by checkpoint folder, with the epoch they
-# paused at (their checkpoint's). A paused run that goes on here takes its model from memory,
-# already traced, instead of loading its checkpoint and tracing again: about 1 s less per
-# time slice. The fewest recently paused are kept; the checkpoint is always there too.
-_PAUSED_MODELS: OrderedDict[str, tuple[int, Any]] = OrderedDict()
-MAX_PAUSED_MODELS = 8
-
-
 def keep_if_paused(status: str, checkpoint: Checkpoint | None, epoch: int, model: Any) -> None:
-    """Keep a run's model in memory if it paused (see ``resume_or_build``)."""
-    if status != PAUSED or checkpoint is None:
-        return
-    _PAUSED_MODELS[str(checkpoint.directory)] = (epoch, model)
-    _PAUSED_MODELS.move_to_end(str(checkpoint.directory))
-    while len(_PAUSED_MODELS) > MAX_PAUSED_MODELS:
-        _PAUSED_MODELS.popitem(last=False)
+    """Keep a run's model in memory if it paused (``ae_core.training.warm``)."""
+    if status == PAUSED and checkpoint is not None:
+        warm.keep_paused(str(checkpoint.directory), epoch, model)
 
 
 def resume_or_build(checkpoint_dir: Path | str | None, resume: bool, load: Callable[[Path], Any],
-                    build: Callable[[], Any]) -> tuple[Any, Checkpoint | None, int]:
+                    build: Callable[[], Any], key: str | None = None) -> tuple[Any, Checkpoint | None, int]:
     """The checkpointed model and the epoch it had reached when resuming from one, else a new model at epoch 0.
 
     A run that paused in this process at its checkpoint's epoch goes on with the model it
-    paused with (the same weights and optimizer state as the checkpoint, already traced).
+    paused with (the same weights and optimizer state as the checkpoint, already traced), and
+    a new run may get a traced model of its setup ``key`` (``ae_core.training.warm.build``).
 
     Returns:
         ``(model, checkpoint, initial_epoch)``; ``checkpoint`` is None without a ``checkpoint_dir``.
@@ -94,11 +83,9 @@ def resume_or_build(checkpoint_dir: Path | str | None, resume: bool, load: Calla
     checkpoint = Checkpoint(Path(checkpoint_dir)) if checkpoint_dir is not None else None
     reached = checkpoint.epoch() if checkpoint is not None and resume else None
     if reached is not None:
-        kept = _PAUSED_MODELS.pop(str(checkpoint.directory), None)
-        if kept is not None and kept[0] == reached:
-            return kept[1], checkpoint, reached
-        return load(checkpoint.model_path), checkpoint, reached
-    return build(), checkpoint, 0
+        kept = warm.take_paused(str(checkpoint.directory), reached)
+        return (kept if kept is not None else load(checkpoint.model_path)), checkpoint, reached
+    return warm.build(key, build), checkpoint, 0
 
 
 def fit_live(model: keras.Model, train_data: Any, val_data: Any, *, state: RunState,

@@ -82,3 +82,22 @@ def test_a_student_cannot_delete_anothers_run_and_the_teacher_can(browser, class
     finally:
         for context in contexts:
             context.close()
+
+
+def test_a_first_visit_by_a_link_to_train_remembers_the_browser(browser, class_url: str) -> None:
+    # ``/train`` forwards to the Train page with a rerun, which about half the time replaced
+    # the script that writes the cookie before it ran: the student's second tab, or reload,
+    # was then another student. Four fresh browsers would all have kept it 1 time in 16.
+    for _ in range(4):
+        context, page = open_browser(browser)
+        try:
+            page.goto(f"{class_url}/train")
+            expect(page.locator(".st-key-train_start button")).to_be_enabled()
+            page.wait_for_function("() => document.cookie.includes('ae_lab_student=')", timeout=10_000)
+            student = page.evaluate("() => document.cookie.match(/ae_lab_student=(\\w+)/)[1]")
+            second_tab = context.new_page()
+            second_tab.goto(f"{class_url}/runs")
+            expect(second_tab.get_by_text("No runs yet.")).to_be_visible()
+            assert second_tab.evaluate("() => document.cookie.match(/ae_lab_student=(\\w+)/)[1]") == student
+        finally:
+            context.close()
