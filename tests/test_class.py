@@ -175,14 +175,20 @@ def test_a_store_from_before_ownership_gains_the_column_and_keeps_its_runs(tmp_p
     assert reopened.started_by(reopened.create_run(TrainConfig(), started_by="d" * 32)) == "d" * 32
 
 
+def paused_for(manager: JobManager, config: TrainConfig) -> tuple[str, str]:
+    """Alice's long run trains, then Bob submits ``config``: return both ids once Alice's run paused."""
+    long = manager.submit(fake_config(steps=20, epochs=30), ALICE)
+    wait_status(manager, long, RunStatus.RUNNING)
+    waiting = manager.submit(config, BOB)
+    wait_for(lambda: manager.get_run(long).is_paused, "the long run to pause")
+    return long, waiting
+
+
 def test_running_runs_pause_at_an_epoch_end_so_that_a_waiting_run_starts(
         make_manager: Callable[..., JobManager]) -> None:
     manager = make_manager(max_concurrent=1, warm_workers=1)
-    long = manager.submit(fake_config(steps=20, epochs=30), ALICE)
-    wait_status(manager, long, RunStatus.RUNNING)
-    short = manager.submit(fake_config(steps=2, epochs=1), BOB)
     # The long run pauses at its next epoch end, checkpointed, and reads as paused.
-    wait_for(lambda: manager.get_run(long).is_paused, "the long run to pause")
+    long, short = paused_for(manager, fake_config(steps=2, epochs=1))
     assert manager.get_run(long).progress["epoch"] >= 1
     assert wait_status(manager, short, RunStatus.FINISHED) == RunStatus.FINISHED
     # Then it goes on from its checkpoint, and nothing of it is recorded twice.
@@ -195,10 +201,7 @@ def test_running_runs_pause_at_an_epoch_end_so_that_a_waiting_run_starts(
 def test_a_paused_run_asked_to_stop_stops_and_a_paused_run_pauses_no_one(
         make_manager: Callable[..., JobManager]) -> None:
     manager = make_manager(max_concurrent=1, warm_workers=1)
-    first = manager.submit(fake_config(steps=20, epochs=30), ALICE)
-    wait_status(manager, first, RunStatus.RUNNING)
-    second = manager.submit(fake_config(steps=20, epochs=30), BOB)
-    wait_for(lambda: manager.get_run(first).is_paused, "the first run to pause")
+    first, second = paused_for(manager, fake_config(steps=20, epochs=30))
     wait_status(manager, second, RunStatus.RUNNING)
     # The first run now waits, paused: it does not make the second one pause in turn.
     progress = manager.get_run(second).progress.get("epoch", 0)

@@ -15,7 +15,8 @@ Two shelves, per process:
   service's workers): the first model of each setup (``key``: everything the model's graph
   depends on, but not the seed) stays; a later run of that setup builds its own new model,
   as always (about 30 ms), and that model's initial state is copied into the traced one,
-  which then trains exactly as the new one would (``tests/test_warm.py``). So a caller must
+  which then trains as the new one would: the same figures, but for the last bit of a
+  float32 sum that two new models can differ in too (``tests/test_warm.py``). So a caller must
   be done with one run's model before it starts the next; a worker, which runs one run at a
   time and saves the model before it takes the next, is.
 """
