@@ -21,8 +21,8 @@ as a new student would, on one server whose workers are warm (a warm-up run goes
 
 Usage: python bench/bench_browser.py [--trials 5] [--sections 1,3,4]
 Everything runs on the offline dataset mnist_sample, whose latent maps hold 400 codes (its
-validation split); t-SNE and UMAP of 2,000 codes are timed by the unit benchmark of
-``ae_core.analysis.projection`` instead (see the README).
+validation split); t-SNE and UMAP of 2,000 codes on one thread are timed by
+``bench/bench_projection.py`` instead.
 """
 
 from __future__ import annotations

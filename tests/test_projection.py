@@ -86,9 +86,9 @@ def test_pca_plane_inverts_back_to_codes(blobs) -> None:
 
 
 @pytest.mark.slow
-def test_tsne_and_umap_of_2000_codes_take_seconds_on_one_thread() -> None:
-    import time
-
+def test_tsne_and_umap_of_2000_codes_separate_the_classes_on_one_thread() -> None:
+    # How long they take is measured by bench/bench_explore.py and bench/bench_browser.py (live
+    # t-SNE / UMAP), not here: a timed unit test fails whenever the machine is busy.
     from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng(0)
@@ -96,12 +96,7 @@ def test_tsne_and_umap_of_2000_codes_take_seconds_on_one_thread() -> None:
     codes = rng.normal(scale=4.0, size=(10, 32))[labels] + rng.normal(size=(2000, 32))
     with threadpool_limits(1):
         for method in ("tsne", "umap"):
-            project(codes[:60], method)  # imports and numba compilation, paid once by the server's warm-up
-            start = time.perf_counter()
             points = project(codes, method)
-            seconds = time.perf_counter() - start
-            # About 2.5 s (t-SNE) and 1.3 s (UMAP) on an idle 2-core machine; the bound leaves room for a busy one.
-            assert seconds < 8.0, f"{method} took {seconds:.1f} s"
             centres = np.stack([points[labels == k].mean(axis=0) for k in range(10)])
             nearest = np.argmin(((points[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
             assert (nearest == labels).mean() > 0.95, method
