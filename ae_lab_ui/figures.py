@@ -92,6 +92,38 @@ def figure_spec(traces: list[dict[str, Any]], title: str, uirevision: str | None
     return {"data": traces, "layout": {**common, **layout}}
 
 
+# The presenter view's charts: text, lines and markers this much bigger, to read from the back of a room.
+PROJECTOR_SCALE = 1.6
+
+
+def for_projector(spec: Figure) -> Figure:
+    """A copy of a figure for a projector: fonts, line widths and marker sizes ``PROJECTOR_SCALE`` times bigger.
+
+    Args:
+        spec: a figure spec from this module (it is not changed).
+
+    Returns:
+        The enlarged spec; data arrays are shared, not copied.
+    """
+    layout = dict(spec["layout"])
+    layout["font"] = {**layout.get("font", {}), "size": round(layout.get("font", {}).get("size", 15) * PROJECTOR_SCALE)}
+    layout["hoverlabel"] = {"font": {"size": layout["font"]["size"]}}
+    margin = layout.get("margin", {})
+    layout["margin"] = {**margin, "t": round(margin.get("t", 50) * PROJECTOR_SCALE)}
+    traces = []
+    for trace in spec["data"]:
+        trace = dict(trace)
+        mode = trace.get("mode", "")
+        if "lines" in mode or "line" in trace:
+            line = trace.get("line", {})
+            trace["line"] = {**line, "width": line.get("width", 2) * PROJECTOR_SCALE}
+        if "markers" in mode:
+            marker = trace.get("marker", {})
+            trace["marker"] = {**marker, "size": marker.get("size", 6) * PROJECTOR_SCALE}
+        traces.append(trace)
+    return {**spec, "data": traces, "layout": layout}
+
+
 def loss_figure(history: MetricHistory, steps_per_epoch: int | None, *, log_scale: bool = False,
                 window: tuple[float, float] | None = None) -> Figure:
     """Batch loss plus the per-epoch train and validation loss, against epochs.

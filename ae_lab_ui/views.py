@@ -21,7 +21,7 @@ from threadpoolctl import ThreadpoolController
 from ae_core.analysis import projection
 from ae_core.data import DATASETS
 from ae_core.store import RunRecord, RunStatus
-from ae_lab_ui import classify_views, figures, form
+from ae_lab_ui import classify_views, figures, form, link_state
 from ae_lab_ui.history import SLOW_METHODS, MetricHistory, ProjectionCache, format_seconds, progress_bar_state
 from ae_lab_ui.services import JobService, attempt
 
@@ -52,6 +52,8 @@ def plot(spec: figures.Figure, *, key: str, **options: Any) -> Any:
     gets the one toolbar, ``figures.PLOT_CONFIG``; ``options`` go to ``st.plotly_chart``
     (``on_select`` for a clickable map), whose return value is returned.
     """
+    if link_state.presenting():
+        spec = figures.for_projector(spec)
     return st.plotly_chart(go.Figure(figures.typed_arrays(spec), _validate=False), key=key, config=figures.PLOT_CONFIG,
                            **options)
 
