@@ -73,14 +73,16 @@ st.navigation(pages, position="top").run()
 # after the page, which has just read the flag. Not reached after a page's st.stop().
 if presenting():
     st.html("""<style>
-[data-testid='stMainBlockContainer'] { padding-top: 3rem; }
-[data-testid='stMainBlockContainer'] [data-testid='stMarkdownContainer'] p,
-[data-testid='stMainBlockContainer'] [data-testid='stMarkdownContainer'] li { font-size: 1.3rem; }
-[data-testid='stMainBlockContainer'] h3 { font-size: 1.9rem; }
+[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }
+[data-testid='stMainBlockContainer'] [data-testid='stMarkdown'] p,
+[data-testid='stMainBlockContainer'] [data-testid='stMarkdown'] li,
+[data-testid='stMainBlockContainer'] [data-testid='stText'] { font-size: 1.3rem; }
+[data-testid='stMainBlockContainer'] [data-testid='stProgress'] p { font-size: 1.2rem; }
 [data-testid='stMainBlockContainer'] [data-testid='stCaptionContainer'] { font-size: 1.1rem; }
-[data-testid='stMetricValue'] { font-size: 2.1rem; }
+[data-testid='stMetricValue'], [data-testid='stMetricValue'] div { font-size: 1.9rem; }
 [data-testid='stMetricLabel'] p { font-size: 1.15rem; }
-[data-testid='stSidebar'] [data-testid='stMarkdownContainer'] p { font-size: 1.1rem; }
+[data-testid='stSidebar'] [data-testid='stWidgetLabel'] p { font-size: 1.1rem; }
+[data-testid='stImageCaption'] { font-size: 1.1rem; }
 </style>""")
 # Plotly's script (3 MB) loads with the first chart a page draws, which on a fresh page kept
 # the first loss curve behind a grey skeleton for seconds. A hidden chart loads it ahead, from

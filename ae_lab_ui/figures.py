@@ -92,12 +92,21 @@ def figure_spec(traces: list[dict[str, Any]], title: str, uirevision: str | None
     return {"data": traces, "layout": {**common, **layout}}
 
 
-# The presenter view's charts: text, lines and markers this much bigger, to read from the back of a room.
+# The presenter view's charts, to read from the back of a room: lines and markers this much
+# bigger, and text this big in pixels. Streamlit's chart theme ignores ``layout.font``, so each
+# text (title, ticks, axis titles, legend, hover) gets its size set on its own.
 PROJECTOR_SCALE = 1.6
+PROJECTOR_FONT_SIZE = 20
+PROJECTOR_TITLE_SIZE = 26
+
+
+def _with_font(part: Any, size: int) -> dict[str, Any]:
+    part = {"text": part} if isinstance(part, str) else dict(part or {})
+    return {**part, "font": {**part.get("font", {}), "size": size}}
 
 
 def for_projector(spec: Figure) -> Figure:
-    """A copy of a figure for a projector: fonts, line widths and marker sizes ``PROJECTOR_SCALE`` times bigger.
+    """A copy of a figure for a projector: bigger text, line widths and marker sizes.
 
     Args:
         spec: a figure spec from this module (it is not changed).
@@ -106,10 +115,14 @@ def for_projector(spec: Figure) -> Figure:
         The enlarged spec; data arrays are shared, not copied.
     """
     layout = dict(spec["layout"])
-    layout["font"] = {**layout.get("font", {}), "size": round(layout.get("font", {}).get("size", 15) * PROJECTOR_SCALE)}
-    layout["hoverlabel"] = {"font": {"size": layout["font"]["size"]}}
-    margin = layout.get("margin", {})
-    layout["margin"] = {**margin, "t": round(margin.get("t", 50) * PROJECTOR_SCALE)}
+    layout["title"] = _with_font(layout.get("title"), PROJECTOR_TITLE_SIZE)
+    layout["legend"] = _with_font(layout.get("legend"), PROJECTOR_FONT_SIZE)
+    layout["hoverlabel"] = _with_font(layout.get("hoverlabel"), PROJECTOR_FONT_SIZE)
+    for axis in ("xaxis", "yaxis"):
+        settings = dict(layout.get(axis) or {})
+        settings["tickfont"] = {**settings.get("tickfont", {}), "size": PROJECTOR_FONT_SIZE}
+        settings["title"] = _with_font(settings.get("title"), PROJECTOR_FONT_SIZE)
+        layout[axis] = settings
     traces = []
     for trace in spec["data"]:
         trace = dict(trace)

@@ -57,7 +57,7 @@ def apply_new_link(default_dataset: str) -> bool:
         default_dataset: the dataset a link without ``dataset`` means.
 
     Returns:
-        True if a new link was applied on this run.
+        True if a new link's settings were applied on this run.
     """
     state = st.session_state
     params = _link_params()
@@ -65,15 +65,16 @@ def apply_new_link(default_dataset: str) -> bool:
         return False
     link = share.decode(params)
     values = {"dataset": default_dataset, **form.DEFAULTS, **link.values}
-    for name, value in values.items():
-        state[key(name)] = value
-    state[key("preset")] = form.CUSTOM_PRESET
+    if link.values:  # a link of flags only (present=1 beside a run_id) leaves the settings as they are
+        for name, value in values.items():
+            state[key(name)] = value
+        state[key("preset")] = form.CUSTOM_PRESET
     state[_LOCKED_KEY], state[_HIDDEN_KEY] = link.locked, link.hidden
     state[_HELD_KEY] = {name: values[name] for name in (*link.locked, *link.hidden)}
     state[PRESENT_KEY] = link.present
     state[_PROBLEMS_KEY] = link.problems
     state[_SEEN_KEY] = params
-    return True
+    return bool(link.values)
 
 
 def hold() -> None:
@@ -154,11 +155,10 @@ def show_link(params: dict[str, str], *, caption: str) -> str:
 
 def render_tools(params: dict[str, str]) -> None:
     """The sidebar's Share popover and presenter toggle, under the Train button."""
-    share_column, present_column = st.columns(2, vertical_alignment="center")
-    with share_column.popover("Share", icon=":material/share:", width="stretch"):
-        st.markdown("**Share this setup**: the link opens the Train page with these settings.")
+    with st.popover("Share this setup", icon=":material/share:", width="stretch"):
+        st.markdown("The link opens the Train page with these settings.")
         show_link(params, caption="Scan to open this setup")
-    present_column.toggle("Presenter view", key=PRESENT_KEY, help="Bigger text, charts and digits for a projector; "
-                          "the advanced settings are folded away.")
+    st.toggle("Presenter view", key=PRESENT_KEY, help="Bigger text, charts and digits for a projector; the "
+              "advanced settings are folded away.")
     if locked_fields() or hidden_fields():
         st.caption(f":material/lock: Your teacher set {len(held_fields())} settings for this lesson.")

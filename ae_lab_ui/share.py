@@ -170,8 +170,7 @@ def decode(params: Mapping[str, str], *, ignore: Iterable[str] = ()) -> Link:
             if text.lower() not in _TRUE + _FALSE:
                 problems.append(f"{name}={text!r} is not a switch; allowed values: 1 or 0")
         else:
-            problems.append(f"{name!r} is not a setting of this page, so it was ignored; settings: "
-                            f"{', '.join(FIELDS)}")
+            problems.append(f"{name}={text!r} is not a setting of the Train page, so it was ignored")
     return Link(values, locked, hidden, present, tuple(problems))
 
 

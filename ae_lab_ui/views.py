@@ -233,7 +233,8 @@ def render_run(manager: JobService, record: RunRecord, history: MetricHistory, c
             classify_views.render_accuracy(history, key_prefix=key_prefix)
         classify_views.render_confusion(record, key_prefix=key_prefix)
         return
-    left, right = st.columns([3, 2], gap="large")
+    # A projector gets the reconstructions as wide as the loss curve: the digits are what a room looks at.
+    left, right = st.columns([1, 1] if link_state.presenting() else [3, 2], gap="large")
     with left:
         render_loss(record, history, key_prefix=key_prefix)
     with right:
