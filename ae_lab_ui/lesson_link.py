@@ -46,4 +46,5 @@ def render() -> None:
     for index, name in enumerate(share.FIELDS):
         columns[index % _COLUMNS].checkbox(form.FIELD_LABELS[name], value=name in DEFAULT_FREE,
                                            key=f"teacher_lesson_free_{name}")
-    link_state.show_link(lesson_params(), caption="Students scan this to open the lesson")
+    # Big: the teacher projects this page, and a lesson link's lock list makes a dense code.
+    link_state.show_link(lesson_params(), caption="Students scan this to open the lesson", width=420)

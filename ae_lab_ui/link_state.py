@@ -141,7 +141,7 @@ def base_url() -> str:
     return f"{origin}/{prefix + '/' if prefix else ''}"
 
 
-def show_link(params: dict[str, str], *, caption: str) -> str:
+def show_link(params: dict[str, str], *, caption: str, width: int = 240) -> str:
     """The link, ready to copy (``st.code`` has a copy button), and its QR code for a projector.
 
     Returns:
@@ -149,7 +149,7 @@ def show_link(params: dict[str, str], *, caption: str) -> str:
     """
     text = share.link(base_url(), params)
     st.code(text, language=None, wrap_lines=True)
-    st.image(share.qr_png(text), caption=caption, width=240)
+    st.image(share.qr_png(text), caption=caption, width=width)
     return text
 
 

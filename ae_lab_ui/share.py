@@ -175,7 +175,11 @@ def decode(params: Mapping[str, str], *, ignore: Iterable[str] = ()) -> Link:
 
 
 def qr_png(text: str, *, scale: int = 8) -> bytes:
-    """A QR code of ``text`` as PNG bytes, big enough to scan from the back of a room when projected."""
+    """A QR code of ``text`` as PNG bytes, big enough to scan from the back of a room when projected.
+
+    The lowest error correction keeps a lesson link's long ``lock`` list to the fewest,
+    biggest modules: a projected screen is not a scuffed sticker.
+    """
     buffer = io.BytesIO()
-    segno.make(text, error="m").save(buffer, kind="png", scale=scale, border=2)
+    segno.make(text, error="l", boost_error=False).save(buffer, kind="png", scale=scale, border=2)
     return buffer.getvalue()
