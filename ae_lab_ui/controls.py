@@ -158,19 +158,26 @@ def _draw(widget: Any, name: str, *args: Any, disabled: bool = False, help: str 
     widget(label, *args, key=key(name), disabled=disabled, help=help, persist_state=PERSIST, **options)
 
 
+def _dataset_note(name: str) -> None:
+    if datasets.is_available_offline(name):
+        st.caption(f"{DATASETS[name].title} · on this machine")
+    else:
+        st.warning(how_to_get(name), icon=":material/cloud_download:")
+        offer_offline_dataset(key("dataset"), key_suffix="sidebar")
+
+
 def render_main() -> None:
     """Preset, dataset, architecture, latent size and epochs: the knobs people turn most."""
     st.selectbox("Preset", [form.CUSTOM_PRESET, *form.PRESETS], key=key("preset"), on_change=_apply_preset,
                  help="A preset sets every knob below at once; change any of them afterwards.")
     _draw(st.selectbox, "dataset", list(DATASETS), format_func=_dataset_label)
     chosen = dataset()
-    if "dataset" in link_state.hidden_fields():
-        pass  # a lesson about one dataset says nothing of it
-    elif datasets.is_available_offline(chosen):
-        st.caption(f"{DATASETS[chosen].title} · on this machine")
-    else:
-        st.warning(how_to_get(chosen), icon=":material/cloud_download:")
-        offer_offline_dataset(key("dataset"), key_suffix="sidebar")
+    # A value left from a dataset with bigger images (or a link's) would be out of range;
+    # here, not with its slider, which the presenter view does not draw.
+    blocks_key = key("conv_blocks")
+    st.session_state[blocks_key] = min(int(st.session_state[blocks_key]), form.max_conv_blocks(chosen))
+    if "dataset" not in link_state.hidden_fields():  # a lesson about one dataset says nothing of it
+        _dataset_note(chosen)
     _draw(st.checkbox, "grayscale", disabled=DATASETS[chosen].channels == 1,
           help="Train on colour images turned into gray ones.")
     _draw(st.selectbox, "arch", ARCHS, format_func=lambda a: form.ARCH_TITLES.get(a, a))
@@ -196,9 +203,7 @@ def render_details() -> None:
             _draw(st.select_slider, f"hidden_width_{index}", form.WIDTH_CHOICES, disabled=not uses_hidden)
         _draw(st.checkbox, "mirror_decoder", disabled=arch not in form.MIRROR_OPTIONAL_ARCHS,
               help="Off: the decoder goes straight from the code to the image.")
-        blocks_key, max_blocks = key("conv_blocks"), form.max_conv_blocks(dataset())
-        # A value left from a dataset with bigger images would be out of range.
-        st.session_state[blocks_key] = min(int(st.session_state[blocks_key]), max_blocks)
+        max_blocks = form.max_conv_blocks(dataset())
         is_conv = arch in CONV_ARCHS
         _draw(st.slider, "conv_blocks", 1, max_blocks, disabled=not is_conv or max_blocks == 1,
               help="Each block halves the image size.")

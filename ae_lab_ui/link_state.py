@@ -101,12 +101,6 @@ def presenting() -> bool:
     return bool(st.session_state.get(PRESENT_KEY))
 
 
-def current_params(dataset: str, values: dict[str, Any], default_dataset: str) -> dict[str, str]:
-    """The share link's parameters for a setup, with this session's lock, hide and presenter flags."""
-    return share.encode(dataset, values, default_dataset=default_dataset, locked=locked_fields(),
-                        hidden=hidden_fields(), present=presenting())
-
-
 def sync(params: dict[str, str]) -> None:
     """Make the URL's link say ``params`` (``run_id`` stays), without a reload; unknown keys go."""
     current = _link_params()
@@ -153,12 +147,20 @@ def show_link(params: dict[str, str], *, caption: str, width: int = 240) -> str:
     return text
 
 
-def render_tools(params: dict[str, str]) -> None:
-    """The sidebar's Share popover and presenter toggle, under the Train button."""
+def share_tools(dataset: str, values: dict[str, Any], default_dataset: str) -> None:
+    """Write the setup into the URL, then draw the Share popover and the presenter toggle (under Train).
+
+    Args:
+        dataset, values: the Train form's current setup.
+        default_dataset: the dataset a link without ``dataset`` means.
+    """
+    params = share.encode(dataset, values, default_dataset=default_dataset, locked=locked_fields(),
+                          hidden=hidden_fields(), present=presenting())
+    sync(params)
     with st.popover("Share this setup", icon=":material/share:", width="stretch"):
         st.markdown("The link opens the Train page with these settings.")
         show_link(params, caption="Scan to open this setup")
     st.toggle("Presenter view", key=PRESENT_KEY, help="Bigger text, charts and digits for a projector; the "
               "advanced settings are folded away.")
-    if locked_fields() or hidden_fields():
+    if held_fields():
         st.caption(f":material/lock: Your teacher set {len(held_fields())} settings for this lesson.")

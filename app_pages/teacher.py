@@ -1,9 +1,10 @@
 """Teacher page: the Lesson link builder, and in a class the teacher's controls.
 
-The Lesson link builder (``ae_lab_ui.lesson_link``) serves every lab. In a class (the server
-was started with ``AE_LAB_TEACHER_KEY``) the teacher types the key once per browser; that browser may then stop, resume and delete
-every run, and sets the class's limits: how many runs one student may have waiting, and
-the most epochs and training examples a student's run may ask for. The job service keeps
+The Lesson link builder (``ae_lab_ui.lesson_link``) serves every lab. In a class (the
+server was started with ``AE_LAB_TEACHER_KEY``) the teacher types the key once per browser;
+that browser may then stop, resume and delete every run, and sets the class's limits: how
+many runs one student may have waiting, and the most epochs and training examples a
+student's run may ask for. The job service keeps
 the limits with the store and enforces them (``ae_core.access``).
 """
 

@@ -178,9 +178,7 @@ with st.sidebar:
     start_buttons(record)
     if limits:
         st.caption(limits)
-    link_params = link_state.current_params(controls.dataset(), controls.values(), controls.default_dataset())
-    link_state.sync(link_params)
-    link_state.render_tools(link_params)
+    link_state.share_tools(controls.dataset(), controls.values(), controls.default_dataset())
     if not link_state.presenting():  # a projector shows the run, not every knob
         controls.render_details()
 
