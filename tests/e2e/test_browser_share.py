@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ae_lab_ui import figures
 from tests.e2e.server import expect
 from tests.e2e.test_browser import FIRST_RUN_TIMEOUT_MS, LIVE_TIMEOUT_MS, no_exception, wait_for_points
 from tests.e2e.test_first_minute import PROJECTOR
@@ -49,7 +50,7 @@ def test_a_share_link_with_a_locked_control_survives_the_round_trip(browser, pag
 
 def test_the_presenter_view_keeps_the_run_above_the_fold(page, app_url: str, screenshots: Path) -> None:
     page.set_viewport_size(PROJECTOR)
-    page.goto(app_url + "?num_epochs=3&example_limit=2000&present=1")
+    page.goto(app_url + "?num_epochs=2&example_limit=500&present=1")
     expect(page.locator(".st-key-train_present input")).to_be_checked()
     expect(page.get_by_test_id("stSidebar").get_by_test_id("stExpander")).to_have_count(0)  # advanced ones folded
     page.locator(".st-key-train_start button").click()
@@ -60,5 +61,8 @@ def test_the_presenter_view_keeps_the_run_above_the_fold(page, app_url: str, scr
     for key in ("train_loss_curve", "train_reconstruction_grid"):
         box = page.locator(f".st-key-{key}").bounding_box()
         assert box is not None and box["y"] + box["height"] <= PROJECTOR["height"], (key, box)
+        print(f"presenter view at 1280x720: {key} ends at {box['y'] + box['height']:.0f} px")
+    tick = page.locator(".st-key-train_loss_curve .xtick text").first
+    expect(tick).to_have_css("font-size", f"{figures.PROJECTOR_FONT_SIZE}px")  # read from the back of a room
     page.screenshot(path=str(screenshots / "presenter.png"))
     no_exception(page)
