@@ -12,8 +12,8 @@ import logging
 
 import streamlit as st
 
-from ae_core.access import is_class
 from ae_lab_ui.icon import page_icon
+from ae_lab_ui.link_state import presenting
 from ae_lab_ui.identity import remember_browser
 from ae_lab_ui.services import friendly_message, get_manager
 
@@ -62,11 +62,28 @@ runs_page = st.Page("app_pages/runs.py", title="Runs", icon=":material/history:"
 explore_page = st.Page("app_pages/explore.py", title="Explore", icon=":material/travel_explore:", url_path="explore")
 compare_page = st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare")
 classify_page = st.Page("app_pages/classify.py", title="Classify", icon=":material/category:", url_path="classify")
-pages = [train_page, runs_page, explore_page, compare_page, classify_page, train_alias]
-if is_class():  # a single-user lab has no teacher, and says nothing of one
-    pages.insert(5, st.Page("app_pages/teacher.py", title="Teacher", icon=":material/school:", url_path="teacher"))
+# The Teacher page is always there: its Lesson link builder serves a single-user lab too; the
+# class's key and limits on it show only in a class.
+teacher_page = st.Page("app_pages/teacher.py", title="Teacher", icon=":material/school:", url_path="teacher")
+pages = [train_page, runs_page, explore_page, compare_page, classify_page, teacher_page, train_alias]
 remember_browser()  # which student this browser is, kept across reloads (a class only)
 st.navigation(pages, position="top").run()
+# The presenter view (a present=1 link or the Train page's toggle), for a projector at 1280x720:
+# bigger text and metric digits in the page; the charts enlarge themselves (views.plot). Drawn
+# after the page, which has just read the flag. Not reached after a page's st.stop().
+if presenting():
+    st.html("""<style>
+[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }
+[data-testid='stMainBlockContainer'] [data-testid='stMarkdown'] p,
+[data-testid='stMainBlockContainer'] [data-testid='stMarkdown'] li,
+[data-testid='stMainBlockContainer'] [data-testid='stText'] { font-size: 1.3rem; }
+[data-testid='stMainBlockContainer'] [data-testid='stProgress'] p { font-size: 1.2rem; }
+[data-testid='stMainBlockContainer'] [data-testid='stCaptionContainer'] { font-size: 1.1rem; }
+[data-testid='stMetricValue'], [data-testid='stMetricValue'] div { font-size: 1.9rem; }
+[data-testid='stMetricLabel'] p { font-size: 1.15rem; }
+[data-testid='stSidebar'] [data-testid='stWidgetLabel'] p { font-size: 1.1rem; }
+[data-testid='stImageCaption'] { font-size: 1.1rem; }
+</style>""")
 # Plotly's script (3 MB) loads with the first chart a page draws, which on a fresh page kept
 # the first loss curve behind a grey skeleton for seconds. A hidden chart loads it ahead, from
 # this browser session's second run on (a click, say Train): drawn in the first, its parsing

@@ -26,8 +26,9 @@ from ae_core.config import (
 from ae_core.access import ClassRules
 from ae_core.config import TrainConfig
 from ae_core.data import DATASETS, datasets
-from ae_lab_ui import form
+from ae_lab_ui import form, link_state
 from ae_lab_ui.form import key
+from ae_lab_ui.link_state import USE_SETTINGS_PARAM
 from ae_lab_ui.services import OFFLINE_DATASET, how_to_get, offer_offline_dataset
 
 PERSIST = "session"
@@ -46,9 +47,6 @@ def init_state() -> None:
         st.session_state.setdefault(key(name), value)
 
 
-# A link to the Train page with this query parameter set to "1" fills its sidebar with
-# the linked run's settings, as "Use these settings" does (the Runs page links so).
-USE_SETTINGS_PARAM = "use_settings"
 _FILLED_FROM_KEY = "train_settings_from"
 _FILL_REQUEST_KEY = "train_settings_request"
 
@@ -63,19 +61,23 @@ def use_settings_of(run_id: str) -> None:
     st.session_state[_FILL_REQUEST_KEY] = run_id
 
 
-def fill_from(config: TrainConfig, run_id: str) -> None:
+def fill_from(config: TrainConfig, run_id: str, *, link_applied: bool = False) -> None:
     """Set every Train widget to ``config``'s settings, once per run unless asked again.
 
     Called before the widgets are drawn, for the run the page shows: a run link (or
     "Use these settings") fills the sidebar with that run's settings, so pressing Train
     starts what is shown; after that, the person's own changes stay. A classifier run's
-    settings are not the form's, so they fill nothing.
+    settings are not the form's, so they fill nothing. When the same run's link also
+    carried settings (``link_applied``), those win unless the fill was asked for (the
+    precedence is written out in ``ae_lab_ui.link_state``).
     """
     state = st.session_state
     if st.query_params.get(USE_SETTINGS_PARAM) == "1":
         del st.query_params[USE_SETTINGS_PARAM]
         state[_FILL_REQUEST_KEY] = run_id
     requested = state.pop(_FILL_REQUEST_KEY, None) == run_id
+    if link_applied and not requested:
+        state[_FILLED_FROM_KEY] = run_id
     if config.task != "reconstruct" or (state.get(_FILLED_FROM_KEY) == run_id and not requested):
         return
     state[_FILLED_FROM_KEY] = run_id
@@ -128,8 +130,10 @@ def keep_within(rules: ClassRules) -> str:
 def _apply_preset() -> None:
     name = st.session_state[key("preset")]
     if name in form.PRESETS:
+        held = link_state.held_fields()  # a lesson's locked and hidden values stay the teacher's
         for field, value in form.preset_values(name).items():
-            st.session_state[key(field)] = value
+            if field not in held:
+                st.session_state[key(field)] = value
 
 
 def _loss_changed() -> None:
@@ -143,28 +147,50 @@ def _dataset_label(name: str) -> str:
     return short if datasets.is_available_offline(name) else f"{short} (needs download)"
 
 
+def _draw(widget: Any, name: str, *args: Any, disabled: bool = False, help: str | None = None,
+          **options: Any) -> None:
+    """Draw form field ``name``'s widget, unless a lesson link hides it; locked, it shows its value, disabled."""
+    if name in link_state.hidden_fields():
+        return
+    label = form.FIELD_LABELS[name]
+    if name in link_state.locked_fields():
+        label, disabled, help = f":material/lock: {label}", True, link_state.LOCKED_HELP
+    widget(label, *args, key=key(name), disabled=disabled, help=help, persist_state=PERSIST, **options)
+
+
+def _dataset_note(name: str) -> None:
+    if datasets.is_available_offline(name):
+        st.caption(f"{DATASETS[name].title} · on this machine")
+    else:
+        st.warning(how_to_get(name), icon=":material/cloud_download:")
+        offer_offline_dataset(key("dataset"), key_suffix="sidebar")
+
+
 def render_main() -> None:
     """Preset, dataset, architecture, latent size and epochs: the knobs people turn most."""
     st.selectbox("Preset", [form.CUSTOM_PRESET, *form.PRESETS], key=key("preset"), on_change=_apply_preset,
                  help="A preset sets every knob below at once; change any of them afterwards.")
-    st.selectbox("Dataset", list(DATASETS), key=key("dataset"), format_func=_dataset_label,
-                 persist_state=PERSIST)
+    _draw(st.selectbox, "dataset", list(DATASETS), format_func=_dataset_label)
     chosen = dataset()
-    if datasets.is_available_offline(chosen):
-        st.caption(f"{DATASETS[chosen].title} · on this machine")
-    else:
-        st.warning(how_to_get(chosen), icon=":material/cloud_download:")
-        offer_offline_dataset(key("dataset"), key_suffix="sidebar")
-    st.checkbox("Grayscale view", key=key("grayscale"), persist_state=PERSIST,
-                disabled=DATASETS[chosen].channels == 1, help="Train on colour images turned into gray ones.")
-    st.selectbox("Architecture", ARCHS, key=key("arch"), format_func=lambda a: form.ARCH_TITLES.get(a, a),
-                 persist_state=PERSIST)
-    st.select_slider("Latent size", form.LATENT_CHOICES, key=key("latent_dim"), persist_state=PERSIST,
-                     help="How many numbers the encoder squeezes each image into.")
+    # A value left from a dataset with bigger images (or a link's) would be out of range;
+    # here, not with its slider, which the presenter view does not draw.
+    blocks_key = key("conv_blocks")
+    st.session_state[blocks_key] = min(int(st.session_state[blocks_key]), form.max_conv_blocks(chosen))
+    if "dataset" not in link_state.hidden_fields():  # a lesson about one dataset says nothing of it
+        _dataset_note(chosen)
+    _draw(st.checkbox, "grayscale", disabled=DATASETS[chosen].channels == 1,
+          help="Train on colour images turned into gray ones.")
+    _draw(st.selectbox, "arch", ARCHS, format_func=lambda a: form.ARCH_TITLES.get(a, a))
+    _draw(st.select_slider, "latent_dim", form.LATENT_CHOICES,
+          help="How many numbers the encoder squeezes each image into.")
     # No min_value/max_value: the browser would keep an out-of-range number to itself and
     # Train would silently use the previous one; the config refuses it in words instead.
-    st.number_input("Epochs", step=1, key=key("num_epochs"), persist_state=PERSIST,
-                    help=f"From 1 to {MAX_EPOCHS}.")
+    _draw(st.number_input, "num_epochs", step=1, help=f"From 1 to {MAX_EPOCHS}.")
+
+
+def _slider(name: str, **options: Any) -> None:
+    low, high, step = form.RANGES[name]
+    _draw(st.slider, name, low, high, step=step, **options)
 
 
 def render_details() -> None:
@@ -172,49 +198,36 @@ def render_details() -> None:
     arch = st.session_state[key("arch")]
     with st.expander("Layers"):
         uses_hidden = arch in form.HIDDEN_ARCHS
-        st.slider("Hidden layers", 1, form.MAX_HIDDEN_LAYERS, key=key("hidden_layers"), persist_state=PERSIST,
-                  disabled=not uses_hidden, help="Used by the deep, VAE and LSTM architectures.")
+        _slider("hidden_layers", disabled=not uses_hidden, help="Used by the deep, VAE and LSTM architectures.")
         for index in range(int(st.session_state[key("hidden_layers")])):
-            st.select_slider(f"Layer {index + 1} width", form.WIDTH_CHOICES, key=key(f"hidden_width_{index}"),
-                             persist_state=PERSIST, disabled=not uses_hidden)
-        st.checkbox("Decoder mirrors the encoder", key=key("mirror_decoder"), persist_state=PERSIST,
-                    disabled=arch not in form.MIRROR_OPTIONAL_ARCHS,
-                    help="Off: the decoder goes straight from the code to the image.")
-        blocks_key, max_blocks = key("conv_blocks"), form.max_conv_blocks(dataset())
-        # A value left from a dataset with bigger images would be out of range.
-        st.session_state[blocks_key] = min(int(st.session_state[blocks_key]), max_blocks)
+            _draw(st.select_slider, f"hidden_width_{index}", form.WIDTH_CHOICES, disabled=not uses_hidden)
+        _draw(st.checkbox, "mirror_decoder", disabled=arch not in form.MIRROR_OPTIONAL_ARCHS,
+              help="Off: the decoder goes straight from the code to the image.")
+        max_blocks = form.max_conv_blocks(dataset())
         is_conv = arch in CONV_ARCHS
-        st.slider("Convolution blocks", 1, max_blocks, key=blocks_key, persist_state=PERSIST,
-                  disabled=not is_conv or max_blocks == 1, help="Each block halves the image size.")
-        st.select_slider("Filters in the first block", form.CONV_BASE_CHOICES, key=key("conv_base_filters"),
-                         persist_state=PERSIST, disabled=not is_conv, help="Each further block doubles them.")
-        st.selectbox("Activation", ACTIVATIONS, key=key("activation"), persist_state=PERSIST)
-        st.selectbox("Loss", LOSSES, key=key("loss"), format_func=form.LOSS_TITLES.get, on_change=_loss_changed,
-                     persist_state=PERSIST)
-        st.selectbox("Output activation", OUTPUT_ACTIVATIONS, key=key("output_activation"), persist_state=PERSIST,
-                     disabled=st.session_state[key("loss")] == "bce",
-                     help="Binary cross-entropy needs a sigmoid output.")
+        _draw(st.slider, "conv_blocks", 1, max_blocks, disabled=not is_conv or max_blocks == 1,
+              help="Each block halves the image size.")
+        _draw(st.select_slider, "conv_base_filters", form.CONV_BASE_CHOICES, disabled=not is_conv,
+              help="Each further block doubles them.")
+        _draw(st.selectbox, "activation", ACTIVATIONS)
+        _draw(st.selectbox, "loss", LOSSES, format_func=form.LOSS_TITLES.get, on_change=_loss_changed)
+        _draw(st.selectbox, "output_activation", OUTPUT_ACTIVATIONS, disabled=st.session_state[key("loss")] == "bce",
+              help="Binary cross-entropy needs a sigmoid output.")
     with st.expander("Training"):
-        st.select_slider("Batch size", form.BATCH_CHOICES, key=key("batch_size"), persist_state=PERSIST)
-        st.selectbox("Optimizer", OPTIMIZERS, key=key("optimizer"), persist_state=PERSIST)
-        st.select_slider("Learning rate", form.LEARNING_RATE_CHOICES, key=key("learning_rate"),
-                         format_func=lambda rate: f"{rate:g}", persist_state=PERSIST)
-        st.select_slider("Training examples", form.EXAMPLE_LIMIT_CHOICES, key=key("example_limit"),
-                         format_func=lambda n: "all" if n == 0 else f"{n:,}", persist_state=PERSIST)
-        st.slider("Validation fraction", 0.0, 0.5, step=0.05, key=key("validation_fraction"), persist_state=PERSIST,
-                  help="0 validates on the test split, as the reference material does.")
-        st.number_input("Seed", step=1, key=key("seed"), persist_state=PERSIST, help=f"From 0 to {MAX_SEED:,}.")
+        _draw(st.select_slider, "batch_size", form.BATCH_CHOICES)
+        _draw(st.selectbox, "optimizer", OPTIMIZERS)
+        _draw(st.select_slider, "learning_rate", form.LEARNING_RATE_CHOICES, format_func=lambda rate: f"{rate:g}")
+        _draw(st.select_slider, "example_limit", form.EXAMPLE_LIMIT_CHOICES,
+              format_func=lambda n: "all" if n == 0 else f"{n:,}")
+        _slider("validation_fraction", help="0 validates on the test split, as the reference material does.")
+        _draw(st.number_input, "seed", step=1, help=f"From 0 to {MAX_SEED:,}.")
     with st.expander("Regularisation and noise"):
-        penalty = {"format_func": lambda value: "off" if value == 0 else f"{value:g}", "persist_state": PERSIST}
-        st.slider("Dropout", 0.0, 0.8, step=0.05, key=key("dropout"), persist_state=PERSIST)
-        st.checkbox("Batch normalisation", key=key("batch_norm"), persist_state=PERSIST)
-        st.select_slider("L1 weight penalty", form.PENALTY_CHOICES, key=key("l1_weight"), **penalty)
-        st.select_slider("L2 weight penalty", form.PENALTY_CHOICES, key=key("l2_weight"), **penalty)
-        st.select_slider("Sparse code (L1 on activity)", form.PENALTY_CHOICES, key=key("l1_activity"), **penalty)
-        st.selectbox("Denoising: noise on the inputs", NOISE_TYPES, key=key("noise"),
-                     format_func=form.NOISE_TITLES.get, persist_state=PERSIST)
-        st.slider("Noise level", 0.05, 0.95, step=0.05, key=key("noise_level"), persist_state=PERSIST,
-                  disabled=st.session_state[key("noise")] == "none",
-                  help="Gaussian: the noise's standard deviation. Masking: the share of pixels dropped.")
-        st.slider("β (KL weight)", 0.0, 10.0, step=0.1, key=key("beta"), persist_state=PERSIST,
-                  disabled=arch not in VARIATIONAL_ARCHS, help="Only for the variational architectures.")
+        penalty = {"format_func": lambda value: "off" if value == 0 else f"{value:g}"}
+        _slider("dropout")
+        _draw(st.checkbox, "batch_norm")
+        for name in ("l1_weight", "l2_weight", "l1_activity"):
+            _draw(st.select_slider, name, form.PENALTY_CHOICES, **penalty)
+        _draw(st.selectbox, "noise", NOISE_TYPES, format_func=form.NOISE_TITLES.get)
+        _slider("noise_level", disabled=st.session_state[key("noise")] == "none",
+                help="Gaussian: the noise's standard deviation. Masking: the share of pixels dropped.")
+        _slider("beta", disabled=arch not in VARIATIONAL_ARCHS, help="Only for the variational architectures.")

@@ -13,9 +13,16 @@ from typing import Any
 
 from ae_core import config
 from ae_core.config import (
+    ACTIVATIONS,
     ARCHS,
     CONV_ARCHS,
+    LOSSES,
+    MAX_EPOCHS,
     MAX_LATENT_DIM,
+    MAX_SEED,
+    NOISE_TYPES,
+    OPTIMIZERS,
+    OUTPUT_ACTIVATIONS,
     VARIATIONAL_ARCHS,
     ModelConfig,
     TrainConfig,
@@ -35,6 +42,20 @@ CONV_BASE_CHOICES = (8, 16, 32, 64)
 # 0 stands for "all training examples".
 EXAMPLE_LIMIT_CHOICES = (0, 500, 1000, 2000, 5000, 10000, 20000, 50000)
 MAX_HIDDEN_LAYERS = 4
+
+# The bounds of the sliders and number boxes: (lowest, highest, step). The convolution
+# blocks' top depends on the dataset (``max_conv_blocks``); this is the most any allows.
+RANGES: dict[str, tuple[Any, Any, Any]] = {
+    "num_epochs": (1, MAX_EPOCHS, 1),
+    "seed": (0, MAX_SEED, 1),
+    "hidden_layers": (1, MAX_HIDDEN_LAYERS, 1),
+    "conv_blocks": (1, max(config.max_conv_blocks(info.image_shape) for info in DATASETS.values()), 1),
+    "validation_fraction": (0.0, 0.5, 0.05),
+    "dropout": (0.0, 0.8, 0.05),
+    "noise_level": (0.05, 0.95, 0.05),
+    "beta": (0.0, 10.0, 0.1),
+}
+BOOLEAN_FIELDS = ("mirror_decoder", "batch_norm", "grayscale")
 
 # Architectures whose encoder uses the dense/LSTM hidden layers, and those
 # whose decoder may skip its hidden layers (an LSTM decoder needs one).
@@ -78,6 +99,22 @@ PRESETS: dict[str, dict[str, Any]] = {
                   "noise": "gaussian", "noise_level": 0.4},
 }
 CUSTOM_PRESET = "Custom"
+
+# What each field is called on the Train page: its widget's label, and the name a teacher
+# ticks in the Lesson link builder.
+FIELD_LABELS: dict[str, str] = {
+    "dataset": "Dataset", "grayscale": "Grayscale view", "arch": "Architecture", "latent_dim": "Latent size",
+    "num_epochs": "Epochs", "hidden_layers": "Hidden layers",
+    **{f"hidden_width_{i}": f"Layer {i + 1} width" for i in range(MAX_HIDDEN_LAYERS)},
+    "mirror_decoder": "Decoder mirrors the encoder", "conv_blocks": "Convolution blocks",
+    "conv_base_filters": "Filters in the first block", "activation": "Activation", "loss": "Loss",
+    "output_activation": "Output activation", "batch_size": "Batch size", "optimizer": "Optimizer",
+    "learning_rate": "Learning rate", "example_limit": "Training examples",
+    "validation_fraction": "Validation fraction", "seed": "Seed", "dropout": "Dropout",
+    "batch_norm": "Batch normalisation", "l1_weight": "L1 weight penalty", "l2_weight": "L2 weight penalty",
+    "l1_activity": "Sparse code (L1 on activity)", "noise": "Denoising: noise on the inputs",
+    "noise_level": "Noise level", "beta": "β (KL weight)",
+}
 
 
 def key(name: str) -> str:
@@ -204,6 +241,16 @@ def values_from_config(config: TrainConfig) -> dict[str, Any]:
 
 # Every Train widget's default: the core's own defaults, one fact in one place.
 DEFAULTS: dict[str, Any] = values_from_config(TrainConfig())
+
+# The values each choice widget offers, by field (the others are RANGES or BOOLEAN_FIELDS).
+CHOICES: dict[str, tuple[Any, ...]] = {
+    "dataset": tuple(DATASETS), "arch": ARCHS, "latent_dim": LATENT_CHOICES,
+    **{f"hidden_width_{i}": WIDTH_CHOICES for i in range(MAX_HIDDEN_LAYERS)},
+    "conv_base_filters": CONV_BASE_CHOICES, "activation": ACTIVATIONS, "loss": LOSSES,
+    "output_activation": OUTPUT_ACTIVATIONS, "batch_size": BATCH_CHOICES, "optimizer": OPTIMIZERS,
+    "learning_rate": LEARNING_RATE_CHOICES, "example_limit": EXAMPLE_LIMIT_CHOICES, "l1_weight": PENALTY_CHOICES,
+    "l2_weight": PENALTY_CHOICES, "l1_activity": PENALTY_CHOICES, "noise": NOISE_TYPES,
+}
 
 
 def dataset_title(name: str) -> str:

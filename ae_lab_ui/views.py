@@ -21,7 +21,7 @@ from threadpoolctl import ThreadpoolController
 from ae_core.analysis import projection
 from ae_core.data import DATASETS
 from ae_core.store import RunRecord, RunStatus
-from ae_lab_ui import classify_views, figures, form
+from ae_lab_ui import classify_views, figures, form, link_state
 from ae_lab_ui.history import SLOW_METHODS, MetricHistory, ProjectionCache, format_seconds, progress_bar_state
 from ae_lab_ui.services import JobService, attempt
 
@@ -52,6 +52,8 @@ def plot(spec: figures.Figure, *, key: str, **options: Any) -> Any:
     gets the one toolbar, ``figures.PLOT_CONFIG``; ``options`` go to ``st.plotly_chart``
     (``on_select`` for a clickable map), whose return value is returned.
     """
+    if link_state.presenting():
+        spec = figures.for_projector(spec)
     return st.plotly_chart(go.Figure(figures.typed_arrays(spec), _validate=False), key=key, config=figures.PLOT_CONFIG,
                            **options)
 
@@ -231,7 +233,8 @@ def render_run(manager: JobService, record: RunRecord, history: MetricHistory, c
             classify_views.render_accuracy(history, key_prefix=key_prefix)
         classify_views.render_confusion(record, key_prefix=key_prefix)
         return
-    left, right = st.columns([3, 2], gap="large")
+    # A projector gets the reconstructions as wide as the loss curve: the digits are what a room looks at.
+    left, right = st.columns([1, 1] if link_state.presenting() else [3, 2], gap="large")
     with left:
         render_loss(record, history, key_prefix=key_prefix)
     with right:

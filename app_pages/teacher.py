@@ -1,8 +1,10 @@
-"""Teacher page (only in a class: the server was started with ``AE_LAB_TEACHER_KEY``).
+"""Teacher page: the Lesson link builder, and in a class the teacher's controls.
 
-The teacher types the key once per browser; that browser may then stop, resume and delete
-every run, and sets the class's limits: how many runs one student may have waiting, and
-the most epochs and training examples a student's run may ask for. The job service keeps
+The Lesson link builder (``ae_lab_ui.lesson_link``) serves every lab. In a class (the
+server was started with ``AE_LAB_TEACHER_KEY``) the teacher types the key once per browser;
+that browser may then stop, resume and delete every run, and sets the class's limits: how
+many runs one student may have waiting, and the most epochs and training examples a
+student's run may ask for. The job service keeps
 the limits with the store and enforces them (``ae_core.access``).
 """
 
@@ -12,10 +14,10 @@ from collections import Counter
 
 import streamlit as st
 
-from ae_core.access import ClassRules, MAX_QUEUED_LIMIT
+from ae_core.access import ClassRules, MAX_QUEUED_LIMIT, is_class
 from ae_core.config import MAX_EPOCHS
 from ae_core.store import RunStatus
-from ae_lab_ui import form
+from ae_lab_ui import form, lesson_link
 from ae_lab_ui.identity import current_actor, lock_teacher, unlock_teacher
 from ae_lab_ui.services import attempt, get_manager, keep_error, show_kept_errors
 
@@ -81,15 +83,26 @@ def class_overview() -> None:
     tiles[2].metric("Waiting", sum(r.status is RunStatus.QUEUED for r in runs), border=True)
 
 
+def class_section() -> None:
+    """The teacher's key, the class at a glance and its limits."""
+    if not current_actor().is_teacher:
+        unlock_form()
+        return
+    st.success("This browser is the teacher's: it can stop, resume and delete every run.", icon=":material/school:")
+    st.button("Lock this browser again", key="teacher_lock", icon=":material/lock:", on_click=lock_teacher)
+    class_overview()
+    rules = attempt(manager.class_rules, what="read the class's limits")
+    if rules is not None:
+        limits_form(rules)
+
+
 st.title("Teacher")
 show_kept_errors(PAGE)
-actor = current_actor()
-if not actor.is_teacher:
-    unlock_form()
-    st.stop()
-st.success("This browser is the teacher's: it can stop, resume and delete every run.", icon=":material/school:")
-st.button("Lock this browser again", key="teacher_lock", icon=":material/lock:", on_click=lock_teacher)
-class_overview()
-rules = attempt(manager.class_rules, what="read the class's limits")
-if rules is not None:
-    limits_form(rules)
+if is_class():
+    class_tab, lesson_tab = st.tabs(["Class", "Lesson link"])
+    with class_tab:
+        class_section()
+    with lesson_tab:
+        lesson_link.render()
+else:  # a single-user lab has no class to run: only the lesson link
+    lesson_link.render()

@@ -17,7 +17,7 @@ import streamlit as st
 from ae_core.data import datasets
 from ae_core.errors import RunNotFound
 from ae_core.store import RunRecord, RunStatus, validate_run_id
-from ae_lab_ui import controls, form, views
+from ae_lab_ui import controls, form, link_state, views
 from ae_lab_ui.history import MetricHistory, ProjectionCache, poll_seconds
 from ae_lab_ui.identity import current_actor
 from ae_lab_ui.services import (attempt, get_manager, how_to_get, keep_error, offer_offline_dataset, show_error,
@@ -32,6 +32,8 @@ JUST_STARTED_KEY = "train_just_started"
 
 manager = get_manager()
 controls.init_state()
+# The URL's settings, a run's, a lesson's locks: their order is link_state's docstring.
+link_applied = link_state.apply_new_link(controls.default_dataset())
 
 
 def attached_run_id() -> str | None:
@@ -163,7 +165,8 @@ def run_header(record: RunRecord) -> None:
 run_id = attached_run_id()
 record = load_record(run_id) if run_id else None
 if record is not None:
-    controls.fill_from(record.config, record.run_id)
+    controls.fill_from(record.config, record.run_id, link_applied=link_applied)
+link_state.hold()
 
 # A student of a class trains within the teacher's caps (None: not a class, or the teacher).
 rules = None if current_actor().is_teacher else attempt(manager.class_rules, what="read the class's limits")
@@ -175,9 +178,12 @@ with st.sidebar:
     start_buttons(record)
     if limits:
         st.caption(limits)
-    controls.render_details()
+    link_state.share_tools(controls.dataset(), controls.values(), controls.default_dataset())
+    if not link_state.presenting():  # a projector shows the run, not every knob
+        controls.render_details()
 
 show_kept_errors(PAGE)
+link_state.show_problems()
 
 if record is None:
     welcome()
