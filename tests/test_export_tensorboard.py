@@ -47,10 +47,12 @@ def test_a_paused_and_resumed_run_logs_every_store_metric_and_its_pictures(tmp_p
     assert store.lifecycle.claim(run_id, "me", None)
     first = TensorBoardSink(StoreSink(store), folder.tensorboard_dir, config)
     assert run_job(job, train, first, lambda: False, should_pause=lambda: True) == "paused"
+    first.close()  # as the worker does after each job
     # A bare StoreSink records a pause's end as failed (the supervisor requeues it instead): queue it again.
     assert store.lifecycle.requeue(run_id, "me", [RunStatus.FAILED]) and store.lifecycle.claim(run_id, "me", None)
     second = TensorBoardSink(StoreSink(store), folder.tensorboard_dir, config)
     assert run_job(job, train, second, lambda: False) == "finished"
+    second.close()
 
     directory = log_dir(folder.tensorboard_dir, config)
     assert directory == folder.path / "tensorboard" / "mnist_sample-dense-latent4"
@@ -108,6 +110,7 @@ def test_the_log_follows_the_store_and_a_broken_log_never_stops_the_run(tmp_path
     broken = TensorBoardSink(inner, tmp_path / "file", config)
     for step in (1, 2):
         broken.emit("a" * 32, {"type": "batch", "epoch": 0, "step": step, "loss": 0.5})
+    broken.close()
     assert broken.broken and [event["step"] for event in inner.events] == [1, 2]
 
 

@@ -18,9 +18,15 @@ stops. TensorFlow is imported here only when a log is opened, so the web server 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
+import queue
 import re
+import socket
+import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -41,8 +47,10 @@ EPOCH_TAG_PREFIX = "epoch/"
 RECONSTRUCTION_TAG = "reconstruction"
 DESCRIPTION_TAG = "run/description"
 PROJECTOR_TENSOR_NAME = "latent_codes"
-# Event files are flushed at every epoch end and snapshot as well, so TensorBoard follows a run live.
-FLUSH_MILLIS = 10_000
+EVENT_FILE_PREFIX = "events.out.tfevents."
+# Numbers the event files of this process, so that a run paused and resumed in one worker
+# within a second opens a new file rather than the one it wrote.
+_FILE_COUNTER = itertools.count()
 
 
 def run_name(config: TrainConfig) -> str:
@@ -75,6 +83,39 @@ def _metadata(plugin_name: str, data_class: str) -> Any:
                                        data_class=getattr(summary_pb2, data_class))
 
 
+class EventFile:
+    """One TensorBoard event file: ``Event`` protos in TFRecord framing, as ``tf.summary``'s writer makes.
+
+    Written with protobuf and TensorFlow's record writer, not with summary ops, so that no
+    TensorFlow op runs beside the training (the first summary ops of a process cost about a second).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        import tensorflow as tf  # the worker has it loaded already; the server never comes here
+        from tensorflow.core.framework import summary_pb2
+        from tensorflow.core.util import event_pb2
+
+        self.tf, self.event_pb2, self.summary_pb2 = tf, event_pb2, summary_pb2
+        name = f"{EVENT_FILE_PREFIX}{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{next(_FILE_COUNTER)}.v2"
+        self.writer = tf.io.TFRecordWriter(str(Path(directory) / name))
+        self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
+
+    def add(self, tag: str, value: Any, step: int, metadata: Any) -> None:
+        """Add one summary value (a NumPy value, turned into a tensor proto) at ``step``."""
+        summary = self.summary_pb2.Summary(value=[self.summary_pb2.Summary.Value(
+            tag=tag, metadata=metadata, tensor=self.tf.make_tensor_proto(value))])
+        self._write(self.event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
+
+    def _write(self, event: Any) -> None:
+        self.writer.write(event.SerializeToString())
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 class TensorBoardLog:
     """One run's TensorBoard folder: write its events there, then ``close``.
 
@@ -85,11 +126,9 @@ class TensorBoardLog:
     """
 
     def __init__(self, directory: Path, config: TrainConfig, run_id: str) -> None:
-        import tensorflow as tf  # the worker has it loaded already; the server never comes here
-
-        self.tf, self.directory, self.config, self.run_id = tf, Path(directory), config, run_id
+        self.directory, self.config, self.run_id = Path(directory), config, run_id
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.writer = tf.summary.create_file_writer(str(self.directory), flush_millis=FLUSH_MILLIS)
+        self.file = EventFile(self.directory)
         self.scalar_metadata = _metadata("scalars", "DATA_CLASS_SCALAR")
         self.image_metadata = _metadata("images", "DATA_CLASS_BLOB_SEQUENCE")
         self.text_metadata = _metadata("text", "DATA_CLASS_TENSOR")
@@ -101,36 +140,25 @@ class TensorBoardLog:
         kind = event.get("type")
         if kind == "start":
             self.class_names = [str(name) for name in event.get("class_names", ())]
-            self._text(DESCRIPTION_TAG, self._description(), int(event["initial_epoch"]) * int(event["steps_per_epoch"]))
+            step = int(event["initial_epoch"]) * int(event["steps_per_epoch"])
+            self.file.add(DESCRIPTION_TAG, np.array(self._description(), dtype=object), step, self.text_metadata)
         elif kind == "batch":
-            self._scalar(BATCH_TAG, event["loss"], event["step"])
+            self.file.add(BATCH_TAG, np.float32(event["loss"]), event["step"], self.scalar_metadata)
         elif kind == "epoch":
             for key, value in dict(event.get("metrics") or {}).items():
-                self._scalar(EPOCH_TAG_PREFIX + str(key), value, event["epoch"])
-            self.writer.flush()
+                self.file.add(EPOCH_TAG_PREFIX + str(key), np.float32(value), event["epoch"], self.scalar_metadata)
+            self.file.flush()
         elif kind == "reconstruction":
-            self._image(RECONSTRUCTION_TAG, reconstruction_picture(event), event["step"])
-            self.writer.flush()
+            picture = reconstruction_picture(event)
+            height, width = picture.shape[:2]
+            # The images plugin's format: width, height, then the encoded pictures, as strings.
+            blobs = np.array([str(width).encode(), str(height).encode(), png_bytes(picture)], dtype=object)
+            self.file.add(RECONSTRUCTION_TAG, blobs, event["step"], self.image_metadata)
+            self.file.flush()
         elif kind == "latent":
             self.latent = event  # only the last one is written, at the end
         elif kind == "end":
-            self.writer.flush()
-
-    def _scalar(self, tag: str, value: Any, step: Any) -> None:
-        with self.writer.as_default():
-            self.tf.summary.write(tag, self.tf.constant(float(value), self.tf.float32), step=int(step),
-                                  metadata=self.scalar_metadata)
-
-    def _image(self, tag: str, picture: np.ndarray, step: Any) -> None:
-        height, width = picture.shape[:2]
-        # The images plugin's format: width, height, then the encoded pictures, as strings.
-        blobs = [str(width).encode(), str(height).encode(), png_bytes(picture)]
-        with self.writer.as_default():
-            self.tf.summary.write(tag, self.tf.constant(blobs), step=int(step), metadata=self.image_metadata)
-
-    def _text(self, tag: str, markdown: str, step: int) -> None:
-        with self.writer.as_default():
-            self.tf.summary.write(tag, self.tf.constant(markdown), step=step, metadata=self.text_metadata)
+            self.file.flush()
 
     def _description(self) -> str:
         settings = json.dumps(self.config.to_dict(), indent=2)
@@ -163,7 +191,7 @@ class TensorBoardLog:
             f"{sprite}}}\n", encoding="utf-8")
 
     def close(self) -> None:
-        self.writer.close()
+        self.file.close()
 
 
 def _sprite_images(config: TrainConfig, indices: Any) -> np.ndarray | None:
@@ -176,10 +204,12 @@ def _sprite_images(config: TrainConfig, indices: Any) -> np.ndarray | None:
 
 
 class TensorBoardSink:
-    """An ``EventSink`` that passes events on to ``inner``, then writes them to the run's TensorBoard log.
+    """An ``EventSink`` that passes events on to ``inner``, and has them written to the run's TensorBoard log.
 
-    The log opens at the first event and closes at ``end`` (writing the projector's files
-    then) or at ``close``. A failure to write is logged once and ends the log, never the run.
+    The writing happens on a thread of its own, so a training step never waits for a PNG or
+    a file; ``close`` waits until everything sent is written. The log opens at the first event
+    and closes at ``end`` (writing the projector's files then). A failure to write is logged
+    once and ends the log, never the run.
 
     Args:
         inner: the sink the events are for (the store's, over the pipe).
@@ -191,21 +221,32 @@ class TensorBoardSink:
         self.inner, self.tensorboard_dir, self.config = inner, Path(tensorboard_dir), config
         self.log: TensorBoardLog | None = None
         self.broken = False
+        self.events: queue.SimpleQueue[Mapping[str, Any] | None] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
 
     def emit(self, run_id: str, event: Mapping[str, Any]) -> None:
         self.inner.emit(run_id, event)  # the store first: SinkClosed stops here, before any logging
-        if self.broken:
-            return
-        try:
-            if self.log is None:
-                self.log = TensorBoardLog(log_dir(self.tensorboard_dir, self.config), self.config, run_id)
-            self.log.write(event)
-            if event.get("type") == "end":
-                self._finish()
-        except Exception:  # noqa: BLE001 (a full disk or a bad event costs the log, not the run)
-            logger.warning("Run %s: TensorBoard logging stopped:", run_id, exc_info=True)
-            self.broken = True
-            self.close()
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._write_all, args=(run_id,), name="tensorboard-log",
+                                           daemon=True)
+            self.thread.start()
+        self.events.put(event)
+
+    def _write_all(self, run_id: str) -> None:
+        while (event := self.events.get()) is not None:
+            if self.broken:
+                continue
+            try:
+                if self.log is None:
+                    self.log = TensorBoardLog(log_dir(self.tensorboard_dir, self.config), self.config, run_id)
+                self.log.write(event)
+                if event.get("type") == "end":
+                    self._finish()
+            except Exception:  # noqa: BLE001 (a full disk or a bad event costs the log, not the run)
+                logger.warning("Run %s: TensorBoard logging stopped:", run_id, exc_info=True)
+                self.broken = True
+                self._close_log()
+        self._close_log()
 
     def _finish(self) -> None:
         log = self.log
@@ -216,10 +257,16 @@ class TensorBoardSink:
                 logger.info("No sprite for the projector: the dataset could not be read", exc_info=True)
                 images = None
             log.write_projector(images)
-        self.close()
+        self._close_log()
 
-    def close(self) -> None:
-        """Close the log (idempotent); a later event opens a new event file in the same folder."""
+    def _close_log(self) -> None:
         log, self.log = self.log, None
         if log is not None:
             log.close()
+
+    def close(self) -> None:
+        """Write everything sent so far, then close the log (idempotent; a later event opens a new file)."""
+        thread, self.thread = self.thread, None
+        if thread is not None:
+            self.events.put(None)
+            thread.join()
