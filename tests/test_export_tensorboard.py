@@ -101,6 +101,10 @@ class Recording:
 
 def test_the_log_follows_the_store_and_a_broken_log_never_stops_the_run(tmp_path: Path) -> None:
     config = TrainConfig()
+    gone = TensorBoardSink(Recording(), tmp_path / "deleted-run" / "tensorboard", config)
+    gone.emit("a" * 32, {"type": "batch", "epoch": 0, "step": 1, "loss": 0.5})
+    gone.close()
+    assert gone.broken and not (tmp_path / "deleted-run").exists()  # a deleted run's folder does not come back
     closed = TensorBoardSink(Closed(), tmp_path / "closed", config)
     with pytest.raises(SinkClosed, match="gone"):
         closed.emit("a" * 32, {"type": "batch", "epoch": 0, "step": 1, "loss": 0.5})

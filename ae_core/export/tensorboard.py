@@ -120,14 +120,17 @@ class TensorBoardLog:
     """One run's TensorBoard folder: write its events there, then ``close``.
 
     Args:
-        directory: the folder for the event files (made if missing).
+        directory: the folder for the event files, inside the run's ``tensorboard`` folder (both
+            made if missing, but not the run's folder).
         config: the run's config, for its description.
         run_id: the run's id, for its description.
     """
 
     def __init__(self, directory: Path, config: TrainConfig, run_id: str) -> None:
         self.directory, self.config, self.run_id = Path(directory), config, run_id
-        self.directory.mkdir(parents=True, exist_ok=True)
+        # Not ``parents=True``: a run deleted while it trains must not get its folder back.
+        self.directory.parent.mkdir(exist_ok=True)
+        self.directory.mkdir(exist_ok=True)
         self.file = EventFile(self.directory)
         self.scalar_metadata = _metadata("scalars", "DATA_CLASS_SCALAR")
         self.image_metadata = _metadata("images", "DATA_CLASS_BLOB_SEQUENCE")
