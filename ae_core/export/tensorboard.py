@@ -1,7 +1,7 @@
 """TensorBoard logs of a run, written in the worker from the events the trainer already sends.
 
 ``TensorBoardSink`` wraps a worker's ``EventSink``: each event goes on to the store first, then
-into the run's TensorBoard folder, ``runs/<run_id>/tensorboard/<name>/``, where ``<name>`` says
+(written by a thread of its own) into the run's TensorBoard folder, ``runs/<run_id>/tensorboard/<name>/``, where ``<name>`` says
 what the run trains (``run_name``: ``mnist_sample-dense-latent32``), because TensorBoard names a
 run by its folder under ``--logdir``. What it writes:
 
