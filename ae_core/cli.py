@@ -1,4 +1,4 @@
-"""Command line: ``python -m ae_core train ...`` and ``python -m ae_core datasets``.
+"""Command line: ``python -m ae_core train ...``, ``python -m ae_core export RUN_ID`` and ``python -m ae_core datasets``.
 
 ``train`` runs the same trainer as the app, in the foreground, with a progress
 bar on stderr. With ``--json`` the last line on stdout is one JSON object that
@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--grayscale", action="store_true", help="CIFAR-10 in grayscale")
     run.add_argument("--out", type=Path, default=None, help="folder for model.keras and config.json")
     run.add_argument("--json", action="store_true", help="end with one JSON line of results on stdout")
+    export = commands.add_parser("export", help="write a run of the store ($AE_LAB_HOME) as a Keras script or a zip")
+    export.add_argument("run_id", help="the run's id (the Runs page shows it)")
+    what = export.add_mutually_exclusive_group(required=True)
+    what.add_argument("--script", action="store_true", help="a standalone Keras + NumPy script that trains the run")
+    what.add_argument("--zip", action="store_true", help="config.json, model.keras, the script, metrics.csv, PNGs")
+    export.add_argument("--out", type=Path, default=None,
+                        help="the file to write (default: train_<id>.py or run-<id>.zip here; - prints the script)")
     return parser
 
 
@@ -187,6 +194,47 @@ def _train(args: argparse.Namespace) -> int:
     return 0 if result.status == FINISHED else 1
 
 
+class _StoreReader:
+    """The job manager's reading API over a bare ``RunStore``: exporting needs no workers."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.get_run, self.metrics_since = store.get_run, store.metrics_since
+
+    def latest_snapshot(self, run_id: str, kind: str) -> dict[str, Any] | None:
+        return self.store.read_snapshot(run_id, kind)
+
+    def model_path(self, run_id: str) -> Path | None:
+        path = self.store.folder(run_id).model_path
+        return path if path.is_file() else None
+
+    def config_path(self, run_id: str) -> Path:
+        return self.store.folder(run_id).config_path
+
+
+def _export(args: argparse.Namespace) -> int:
+    from ae_core.export.bundle import gather, run_zip, script_filename, zip_filename
+    from ae_core.export.script import training_script
+    from ae_core.store import RunStore
+
+    reader = _StoreReader(RunStore())
+    record = reader.get_run(args.run_id)
+    if args.script:
+        text = training_script(record.config, record.run_id)
+        if str(args.out) == "-":
+            sys.stdout.write(text)
+            return 0
+        out, data = args.out or Path(script_filename(record.run_id)), text.encode("utf-8")
+    else:
+        out, data = args.out or Path(zip_filename(record.run_id)), run_zip(gather(reader, record.run_id))
+    try:
+        out.write_bytes(data)
+    except OSError as error:
+        raise ValueError(f"--out must be a file that can be written; {out} cannot ({error.strerror})") from error
+    print(f"Wrote {out}" + (f"; run it with: python {out}" if args.script else ""))
+    return 0
+
+
 def _datasets(args: argparse.Namespace) -> int:
     rows = [{"name": name, "title": spec.title, "offline": is_available_offline(name)}
             for name, spec in DATASETS.items()]
@@ -204,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return _train(args) if args.command == "train" else _datasets(args)
+        commands = {"train": _train, "export": _export, "datasets": _datasets}
+        return commands[args.command](args)
     except ValueError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return EXIT_USAGE

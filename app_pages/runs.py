@@ -22,6 +22,7 @@ from ae_lab_ui.controls import USE_SETTINGS_PARAM
 from ae_lab_ui.damaged import damaged_runs_section
 from ae_lab_ui.history import MetricHistory, ProjectionCache
 from ae_lab_ui.identity import current_actor
+from ae_lab_ui.run_export import take_it_with_you
 from ae_lab_ui.run_table import RUNS_TABLE_COLUMNS, runs_table
 from ae_lab_ui.services import attempt, get_manager, keep_error, show_kept_errors
 from ae_lab_ui.watched import watched_run_id
@@ -132,6 +133,7 @@ def details(record: RunRecord) -> None:
     started = datetime.datetime.fromtimestamp(record.created_at).strftime("%d %b %Y, %H:%M")
     st.markdown(f"{views.status_badge(record)} &nbsp; created {started} · run `{record.run_id}`")
     actions(record)
+    take_it_with_you(manager, record)
     with st.expander("Settings of this run"):
         st.json(record.config.to_dict(), expanded=2)
     histories: dict[str, MetricHistory] = st.session_state.setdefault("runs_histories", {})

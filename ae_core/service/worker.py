@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 from ae_core.config import TrainConfig
 from ae_core.errors import AELabError
+from ae_core.export.tensorboard import TensorBoardSink
 from ae_core.service.sinks import EventSink, PipeSink, SinkClosed
 from ae_core.store import PARTIAL_PREFIX, RunFolder
 from ae_core.store.disk import disk_problem, unwritable_message
@@ -64,6 +65,9 @@ class WorkerSettings:
     trainer: Trainer | str = train
     warmup: bool = True
     jobs_per_worker: int = 20
+    # Write each run's TensorBoard logs (``ae_core.export.tensorboard``); only with the real
+    # trainer, so that a fake trainer's worker (in tests) never loads TensorFlow for them.
+    tensorboard: bool = True
 
 
 @dataclass(frozen=True)
@@ -242,17 +246,31 @@ def worker_main(settings: WorkerSettings, jobs: Connection, events: Connection, 
         stop = lambda token=job.token: stop_token.value == token or os.getppid() != parent  # noqa: E731
         pause = lambda token=job.token: stop_token.value == -token  # noqa: E731
         retiring = jobs_done >= settings.jobs_per_worker
+        job_sink = _tensorboard_sink(job, sink) if settings.tensorboard and trainer is train else sink
         try:
-            status = run_job(job, trainer, sink, stop, pause)
+            status = run_job(job, trainer, job_sink, stop, pause)
             if retiring:  # announced first, so the manager never sends this worker another job
                 events.send(("retiring",))
             events.send(("done", job.run_id))
         except (SinkClosed, OSError):
             return
+        finally:
+            if isinstance(job_sink, TensorBoardSink):
+                job_sink.close()
         if retiring:
             return
         if status != PAUSED:  # a paused run's model stays in memory, to go on here (training.warm)
             _release_memory()
+
+
+def _tensorboard_sink(job: Job, sink: EventSink) -> EventSink:
+    """``sink``, wrapped to also write the run's TensorBoard logs (a config that does not load is left
+    to ``run_job``, which fails the run with its message)."""
+    try:
+        config = TrainConfig.from_dict(job.config)
+    except ValueError:
+        return sink
+    return TensorBoardSink(sink, RunFolder(Path(job.run_dir)).tensorboard_dir, config)
 
 
 def _ignore_ctrl_c() -> None:

@@ -11,6 +11,8 @@ is one line here, and a worker on another machine needs only the folder it was g
     latent.npz               the latest latent snapshot
     checkpoint/checkpoint.keras   the model at the last good epoch end
     checkpoint/checkpoint.json    {"epoch": N}: how far that checkpoint got
+    tensorboard/<name>/      TensorBoard event files and the Embedding Projector's files,
+                             in a folder named after the run's setup (``ae_core.export.tensorboard``)
 
 Files are written under a temporary name beside their target and renamed over it, so a
 process killed mid-write leaves that temporary file behind (``is_partial`` knows them all).
@@ -35,6 +37,12 @@ CHECKPOINT_DIRNAME = "checkpoint"
 CHECKPOINT_MODEL_FILENAME = "checkpoint.keras"
 CHECKPOINT_STATE_FILENAME = "checkpoint.json"
 SNAPSHOT_KINDS = ("reconstruction", "latent")
+TENSORBOARD_DIRNAME = "tensorboard"
+# The Embedding Projector's files, beside the event files (TensorBoard's projector plugin reads them).
+PROJECTOR_CONFIG_FILENAME = "projector_config.pbtxt"
+PROJECTOR_TENSORS_FILENAME = "latent_codes.tsv"
+PROJECTOR_METADATA_FILENAME = "metadata.tsv"
+PROJECTOR_SPRITE_FILENAME = "sprite.png"
 # Files are written beside their target under this prefix, then renamed over it.
 PARTIAL_PREFIX = "partial-"
 # ae_core.models.save_autoencoder writes ".<stem>.partial.keras" beside its target, and
@@ -131,12 +139,14 @@ class RunFolder:
     config_path: Path = field(init=False)
     model_path: Path = field(init=False)
     checkpoint: Checkpoint = field(init=False)
+    tensorboard_dir: Path = field(init=False)
 
     def __post_init__(self) -> None:
         # Derived once, here, so that each name is spelled in one place.
         object.__setattr__(self, "config_path", self.path / CONFIG_FILENAME)
         object.__setattr__(self, "model_path", self.path / MODEL_FILENAME)
         object.__setattr__(self, "checkpoint", Checkpoint(self.path / CHECKPOINT_DIRNAME))
+        object.__setattr__(self, "tensorboard_dir", self.path / TENSORBOARD_DIRNAME)
 
     def snapshot_path(self, kind: str) -> Path:
         """The latest snapshot of ``kind`` (``"reconstruction"`` or ``"latent"``).

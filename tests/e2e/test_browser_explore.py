@@ -127,3 +127,24 @@ def test_the_sweep_chart_grows_as_its_runs_finish_without_a_reload(tab, finished
                           timeout=300_000)
     assert tab.evaluate("() => window.__not_reloaded === true")
     no_exception(tab)
+
+
+def test_a_run_goes_home_as_a_zip_with_its_script_and_its_tensorboard_logs(tab, finished_app, screenshots: Path,
+                                                                            tmp_path: Path) -> None:
+    import zipfile
+
+    url, (run_2d, _) = finished_app
+    open_page(tab, url, f"/runs?run_id={run_2d}")
+    tab.get_by_text("Take it with you").first.click()
+    command = tab.get_by_text("tensorboard --logdir").first.inner_text()
+    logs = Path(command.split("--logdir", 1)[1].strip()) / run_2d / "tensorboard" / "mnist_sample-vae-latent2"
+    # Trained by the real workers: their TensorBoard sink wrote the logs and the projector's files.
+    assert list(logs.glob("events.out.tfevents.*")) and (logs / "projector_config.pbtxt").is_file()
+    with tab.expect_download() as download:
+        tab.get_by_role("button", name="Run as .zip").click()
+    download.value.save_as(tmp_path / "run.zip")
+    with zipfile.ZipFile(tmp_path / "run.zip") as archive:
+        names = {name.split("/", 1)[1] for name in archive.namelist()}
+    assert {"config.json", "model.keras", f"train_{run_2d[:8]}.py", "metrics.csv", "reconstruction.png"} <= names
+    no_exception(tab)
+    screenshot(tab, screenshots / "runs_take_it_with_you.png")
