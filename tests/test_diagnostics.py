@@ -1,0 +1,219 @@
+"""Diagnostics in plain words: each check on crafted cases that must trigger it, must not, and its boundary."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from ae_core.analysis import diagnostics
+from ae_core.analysis.diagnostics import RunEvidence, diagnose, evidence_from_rows
+from ae_core.config import ModelConfig, TrainConfig
+from ae_core.store import MetricRow
+
+PLAIN = TrainConfig()  # the default run: dense, latent 32, Adam at 3e-3
+VAE = TrainConfig(model=ModelConfig(arch="vae", latent_dim=4))
+HEALTHY_LOSSES = (0.20, 0.14, 0.12, 0.11, 0.105, 0.10)
+
+
+def evidence(config: TrainConfig = PLAIN, *, losses: tuple[float, ...] = HEALTHY_LOSSES,
+             val_losses: tuple[float, ...] | None = None, first_batch: float = 0.69, **snapshots) -> RunEvidence:
+    metrics = {"loss": losses, "val_loss": val_losses if val_losses is not None else tuple(v * 1.05 for v in losses)}
+    return RunEvidence(config, (first_batch, 0.4, 0.3), metrics, snapshots.get("latent"), snapshots.get("reconstruction"))
+
+
+def latent(codes: np.ndarray, epoch: int = len(HEALTHY_LOSSES), **extra) -> dict:
+    return {"epoch": epoch, "codes": codes.astype(np.float32), **extra}
+
+
+def digits(count: int = 16, seed: int = 0) -> np.ndarray:
+    """Distinct random 'images' (uint8, 8 x 8 x 1)."""
+    return np.random.default_rng(seed).integers(0, 256, size=(count, 8, 8, 1), dtype=np.uint8)
+
+
+def reconstruction(reconstructions: np.ndarray, originals: np.ndarray | None = None,
+                   epoch: int = len(HEALTHY_LOSSES)) -> dict:
+    return {"epoch": epoch, "originals": digits() if originals is None else originals,
+            "reconstructions": reconstructions}
+
+
+def kinds(found) -> list[str]:
+    return [finding.kind for finding in found]
+
+
+def test_a_healthy_run_has_no_findings() -> None:
+    codes = np.random.default_rng(0).uniform(0, 3, size=(200, 32))
+    found = diagnose(evidence(latent=latent(codes), reconstruction=reconstruction(digits())))
+    assert found == ()
+
+
+# --- identity risk -----------------------------------------------------------------
+
+def test_identity_risk_when_the_code_is_as_large_as_the_image() -> None:
+    config = TrainConfig(model=ModelConfig(latent_dim=784))  # MNIST: 28 x 28 x 1 = 784 numbers
+    finding = diagnostics.identity_risk(RunEvidence(config))  # said from the start: a fact of the setup
+    assert finding is not None and finding.severity == "warning"
+    assert "it can copy pixels without learning anything" in finding.sentence
+    assert "784" in finding.sentence
+
+
+def test_no_identity_risk_just_below_the_image_size_or_with_noise_sparsity_or_a_vae() -> None:
+    assert diagnostics.identity_risk(RunEvidence(TrainConfig(model=ModelConfig(latent_dim=783)))) is None
+    for model in (ModelConfig(latent_dim=1024, noise="gaussian", noise_level=0.3),
+                  ModelConfig(latent_dim=1024, l1_activity=1e-4), ModelConfig(arch="vae", latent_dim=1024)):
+        assert diagnostics.identity_risk(RunEvidence(TrainConfig(model=model))) is None, model
+
+
+def test_identity_risk_counts_the_channels_the_model_sees() -> None:
+    # CIFAR-10 in grayscale is 32 x 32 x 1 = 1024 numbers, which the largest latent size reaches.
+    config = TrainConfig(dataset="cifar10", grayscale=True, model=ModelConfig(arch="conv", latent_dim=1024))
+    assert diagnostics.identity_risk(RunEvidence(config)) is not None
+    assert diagnostics.identity_risk(RunEvidence(config.replace(grayscale=False))) is None  # 3072 in colour
+
+
+# --- dead code units ---------------------------------------------------------------
+
+def test_dead_code_units_when_half_the_code_is_zero_for_every_image() -> None:
+    codes = np.random.default_rng(0).uniform(0, 3, size=(200, 8))
+    codes[:, :4] = 0.0
+    finding = diagnostics.dead_code_units(evidence(latent=latent(codes)))
+    assert finding is not None
+    assert finding.sentence.startswith("4 of 8 code dimensions are dead")
+
+
+def test_dead_code_units_boundary_and_units_that_wake_for_one_image() -> None:
+    codes = np.random.default_rng(0).uniform(0, 3, size=(200, 8))
+    codes[:, :3] = 0.0  # 3 of 8, below half: many healthy runs have a few
+    assert diagnostics.dead_code_units(evidence(latent=latent(codes))) is None
+    codes[:, 3] = 0.0
+    codes[17, 3] = 0.5  # alive for one image: not dead
+    assert diagnostics.dead_code_units(evidence(latent=latent(codes))) is None
+    codes[17, 3] = diagnostics.DEAD_CODE_TOLERANCE  # within the tolerance: dead
+    assert diagnostics.dead_code_units(evidence(latent=latent(codes))) is not None
+
+
+def test_dead_code_units_wait_for_an_epoch_and_for_its_own_snapshot() -> None:
+    codes = np.zeros((200, 8))
+    assert diagnostics.dead_code_units(evidence(losses=(), latent=latent(codes, epoch=0))) is None  # too young
+    # The metrics of epoch 6 are in, but the snapshot is still the one of epoch 4: not judged by it.
+    assert diagnostics.dead_code_units(evidence(latent=latent(codes, epoch=4))) is None
+    assert diagnostics.dead_code_units(evidence(latent=latent(codes, epoch=6))) is not None
+
+
+# --- posterior collapse ------------------------------------------------------------
+
+def test_posterior_collapse_names_the_dimensions_that_carry_no_information() -> None:
+    rng = np.random.default_rng(0)
+    means, log_var = rng.normal(0, 2, size=(300, 4)), np.full((300, 4), -3.0)
+    means[:, 2:], log_var[:, 2:] = 0.0, 0.0  # q(z|x) = N(0, 1) for every image: KL 0
+    finding = diagnostics.posterior_collapse(evidence(VAE, latent=latent(means, log_var=log_var)))
+    assert finding is not None and finding.severity == "info"  # two still carry the code
+    assert finding.sentence.startswith("2 of 4 code dimensions carry no information")
+    means[:, :2], log_var[:, :2] = 0.0, 0.0
+    assert diagnostics.posterior_collapse(evidence(VAE, latent=latent(means, log_var=log_var))).severity == "warning"
+
+
+def test_posterior_collapse_boundary_and_a_plain_autoencoder() -> None:
+    # KL of N(m, 1) from N(0, 1) is m^2 / 2: just above and just below the threshold.
+    threshold = diagnostics.COLLAPSE_KL_NATS
+    above = np.full((100, 2), np.sqrt(2 * threshold * 1.1))
+    below = np.full((100, 2), np.sqrt(2 * threshold * 0.9))
+    zeros = np.zeros((100, 2))
+    np.testing.assert_allclose(diagnostics.kl_per_dimension(above, zeros), threshold * 1.1)
+    assert diagnostics.posterior_collapse(evidence(VAE, latent=latent(above, log_var=zeros))) is None
+    assert diagnostics.posterior_collapse(evidence(VAE, latent=latent(below, log_var=zeros))) is not None
+    assert diagnostics.posterior_collapse(evidence(latent=latent(zeros))) is None  # no log_var: not a VAE
+
+
+# --- the mean image ----------------------------------------------------------------
+
+def test_mean_image_when_every_reconstruction_is_the_same_picture() -> None:
+    originals = digits()
+    average = np.repeat(originals.mean(axis=0, keepdims=True), 16, axis=0).astype(np.uint8)
+    finding = diagnostics.mean_image(evidence(reconstruction=reconstruction(average, originals)))
+    assert finding is not None
+    assert "the model draws the average image" in finding.sentence
+
+
+def test_mean_image_boundary_and_good_reconstructions() -> None:
+    originals = digits()
+    average = originals.mean(axis=0, keepdims=True)
+    for weight, fires in ((0.25, True), (0.35, False), (1.0, False)):
+        blend = (average + weight * (originals - average)).round().astype(np.uint8)
+        assert diagnostics.spread_ratio(originals, blend) == pytest.approx(weight, abs=0.01)
+        assert (diagnostics.mean_image(evidence(reconstruction=reconstruction(blend, originals))) is not None) is fires
+
+
+# --- overfitting -------------------------------------------------------------------
+
+def test_overfitting_when_validation_rises_while_training_falls() -> None:
+    losses = (0.20, 0.15, 0.12, 0.10, 0.09, 0.08)
+    val = (0.21, 0.17, 0.150, 0.153, 0.157, 0.162)
+    finding = diagnostics.overfitting(evidence(losses=losses, val_losses=val))
+    assert finding is not None
+    assert "overfitting" in finding.sentence and "best epoch was 3" in finding.what_to_try
+
+
+def test_no_overfitting_for_two_rises_a_tiny_rise_or_a_rising_training_loss() -> None:
+    losses = (0.20, 0.15, 0.12, 0.10, 0.09, 0.08)
+    two_rises = (0.21, 0.17, 0.15, 0.14, 0.153, 0.157)
+    assert diagnostics.overfitting(evidence(losses=losses, val_losses=two_rises)) is None
+    tiny = (0.21, 0.17, 0.150, 0.1501, 0.1502, 0.1503)  # rose three times, by 0.2% in all
+    assert diagnostics.overfitting(evidence(losses=losses, val_losses=tiny)) is None
+    assert diagnostics.overfitting(evidence(losses=(0.2, 0.15, 0.12, 0.12, 0.13, 0.14),
+                                            val_losses=(0.21, 0.17, 0.150, 0.153, 0.157, 0.162))) is None
+
+
+# --- the learning rate -------------------------------------------------------------
+
+def test_learning_rate_too_high_when_the_loss_oscillates_or_climbs() -> None:
+    oscillating = (0.20, 0.15, 0.18, 0.14, 0.17, 0.13)
+    finding = diagnostics.learning_rate_too_high(evidence(losses=oscillating))
+    assert finding is not None and "went up in 2 of the last 5 epochs" in finding.sentence
+    climbing = (0.20, 0.19, 0.21)
+    assert "climbing" in diagnostics.learning_rate_too_high(evidence(losses=climbing)).sentence
+
+
+def test_learning_rate_not_too_high_for_one_rise_or_wiggles_within_the_tolerance() -> None:
+    assert diagnostics.learning_rate_too_high(evidence(losses=(0.20, 0.15, 0.16, 0.14, 0.13, 0.12))) is None
+    wiggles = (0.20, 0.15, 0.1514, 0.14, 0.1414, 0.13)  # rises under 1%
+    assert diagnostics.learning_rate_too_high(evidence(losses=wiggles)) is None
+    assert diagnostics.learning_rate_too_high(evidence(losses=(0.20, 0.25))) is None  # too young
+
+
+def test_learning_rate_too_low_when_the_loss_barely_moved() -> None:
+    config = PLAIN.replace(optimizer="sgd", learning_rate=1e-4)
+    finding = diagnostics.learning_rate_too_low(evidence(config, losses=(0.69, 0.68), first_batch=0.70))
+    assert finding is not None
+    assert finding.sentence.startswith("The loss has barely moved: after 2 epochs it is still 97%")
+    assert "switch from SGD to Adam" in finding.what_to_try
+
+
+def test_learning_rate_too_low_boundary_and_a_young_run() -> None:
+    fraction = diagnostics.LOW_LR_FRACTION
+    assert diagnostics.learning_rate_too_low(evidence(losses=(0.9, fraction * 0.99), first_batch=1.0)) is None
+    assert diagnostics.learning_rate_too_low(evidence(losses=(0.9, fraction), first_batch=1.0)) is not None
+    assert diagnostics.learning_rate_too_low(evidence(losses=(0.99,), first_batch=1.0)) is None  # one epoch
+
+
+# --- all together ------------------------------------------------------------------
+
+def test_a_run_too_young_to_judge_shows_nothing() -> None:
+    # The untrained model's first snapshot looks like every failure at once.
+    first = RunEvidence(PLAIN, (0.69,), {}, latent(np.zeros((200, 32)), epoch=0),
+                        reconstruction(np.full((16, 8, 8, 1), 128, np.uint8), epoch=0))
+    assert diagnose(first) == ()
+
+
+def test_diagnose_puts_warnings_first_and_reads_metric_rows() -> None:
+    rows = [MetricRow(1, "batch", "loss", 0.70, 0, 1, 0.1)]
+    for epoch, (loss, val) in enumerate(((0.69, 0.70), (0.685, 0.69)), start=1):
+        rows += [MetricRow(len(rows) + 1, "epoch", "loss", loss, epoch, 10 * epoch, epoch),
+                 MetricRow(len(rows) + 2, "epoch", "val_loss", val, epoch, 10 * epoch, epoch)]
+    means, log_var = np.zeros((50, 4)), np.zeros((50, 4))
+    means[:, 0] = np.linspace(-2, 2, 50)
+    found = diagnose(evidence_from_rows(VAE.replace(optimizer="sgd"), rows, latent(means, 2, log_var=log_var)))
+    assert kinds(found) == ["learning_rate_too_low", "posterior_collapse"]
+    assert [finding.severity for finding in found] == ["warning", "info"]
+    assert all(dataclasses.is_dataclass(finding) and finding.what_to_try for finding in found)
