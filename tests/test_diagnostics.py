@@ -217,3 +217,29 @@ def test_diagnose_puts_warnings_first_and_reads_metric_rows() -> None:
     assert kinds(found) == ["learning_rate_too_low", "posterior_collapse"]
     assert [finding.severity for finding in found] == ["warning", "info"]
     assert all(dataclasses.is_dataclass(finding) and finding.what_to_try for finding in found)
+
+
+# --- a real VAE's snapshot -----------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_real_vae_latent_snapshot_carries_its_log_variance_to_the_store(tmp_path) -> None:
+    from ae_core.service.sinks import StoreSink
+    from ae_core.store import RunStore
+    from tests.collect import run
+
+    config = TrainConfig(dataset="mnist_sample", model=ModelConfig(arch="vae", latent_dim=3, hidden_sizes=(32,)),
+                         num_epochs=1, train_limit=256, seed=3)
+    store = RunStore(tmp_path / "home")
+    owner = "ab" * 16  # a job manager's id
+    run_id = store.create_run(config, owner=owner)
+    assert store.lifecycle.claim(run_id, owner, worker_pid=None)
+    _, events = run(config)
+    sink = StoreSink(store)
+    for event in events:
+        sink.emit(run_id, event)
+    snapshot = store.read_snapshot(run_id, "latent")
+    assert snapshot["codes"].shape == snapshot["log_var"].shape == (400, 3)
+    assert snapshot["log_var"].dtype == np.float32 and np.isfinite(snapshot["log_var"]).all()
+    # What the collapse check reads: each dimension's KL from the prior, which training made positive.
+    kl = diagnostics.kl_per_dimension(snapshot["codes"], snapshot["log_var"])
+    assert kl.shape == (3,) and (kl >= 0).all() and kl.sum() > diagnostics.COLLAPSE_KL_NATS
