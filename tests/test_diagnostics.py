@@ -33,8 +33,8 @@ def digits(count: int = 16, seed: int = 0) -> np.ndarray:
 
 
 def reconstruction(reconstructions: np.ndarray, originals: np.ndarray | None = None,
-                   epoch: int = len(HEALTHY_LOSSES)) -> dict:
-    return {"epoch": epoch, "originals": digits() if originals is None else originals,
+                   epoch: int = len(HEALTHY_LOSSES), step: int = 1000) -> dict:
+    return {"epoch": epoch, "step": step, "originals": digits() if originals is None else originals,
             "reconstructions": reconstructions}
 
 
@@ -74,23 +74,33 @@ def test_identity_risk_counts_the_channels_the_model_sees() -> None:
 
 # --- dead code units ---------------------------------------------------------------
 
-def test_dead_code_units_when_half_the_code_is_zero_for_every_image() -> None:
+def test_dead_code_units_when_most_of_a_large_code_is_zero_for_every_image() -> None:
     codes = np.random.default_rng(0).uniform(0, 3, size=(200, 8))
-    codes[:, :4] = 0.0
+    codes[:, :6] = 0.0
     finding = diagnostics.dead_code_units(evidence(latent=latent(codes)))
     assert finding is not None
-    assert finding.sentence.startswith("4 of 8 code dimensions are dead")
+    assert finding.sentence.startswith("6 of 8 code dimensions are dead")
 
 
 def test_dead_code_units_boundary_and_units_that_wake_for_one_image() -> None:
     codes = np.random.default_rng(0).uniform(0, 3, size=(200, 8))
-    codes[:, :3] = 0.0  # 3 of 8, below half: many healthy runs have a few
+    codes[:, :5] = 0.0  # 5 of 8, under three quarters: a large code can spare them
     assert diagnostics.dead_code_units(evidence(latent=latent(codes))) is None
-    codes[:, 3] = 0.0
-    codes[17, 3] = 0.5  # alive for one image: not dead
+    codes[:, 5] = 0.0
+    codes[17, 5] = 0.5  # alive for one image: not dead
     assert diagnostics.dead_code_units(evidence(latent=latent(codes))) is None
-    codes[17, 3] = diagnostics.DEAD_CODE_TOLERANCE  # within the tolerance: dead
+    codes[17, 5] = diagnostics.DEAD_CODE_TOLERANCE  # within the tolerance: dead
     assert diagnostics.dead_code_units(evidence(latent=latent(codes))) is not None
+
+
+def test_a_small_code_cannot_spare_one_dimension() -> None:
+    codes = np.random.default_rng(0).uniform(0, 3, size=(200, 2))
+    assert diagnostics.dead_code_units(evidence(latent=latent(codes))) is None
+    codes[:, 1] = 0.0  # a 2-D map that is a line
+    assert diagnostics.dead_code_units(evidence(latent=latent(codes))).sentence.startswith(
+        "1 of 2 code dimensions is dead")
+    vae = evidence(VAE, latent=latent(np.zeros((200, 4)), log_var=np.zeros((200, 4))))
+    assert diagnostics.dead_code_units(vae) is None  # a VAE's means are linear: its check is the collapse
 
 
 def test_dead_code_units_wait_for_an_epoch_and_for_its_own_snapshot() -> None:
@@ -134,6 +144,9 @@ def test_mean_image_when_every_reconstruction_is_the_same_picture() -> None:
     finding = diagnostics.mean_image(evidence(reconstruction=reconstruction(average, originals)))
     assert finding is not None
     assert "the model draws the average image" in finding.sentence
+    # Healthy runs draw the average first: not judged before MIN_STEPS_FOR_MEAN_IMAGE steps.
+    early = reconstruction(average, originals, step=diagnostics.MIN_STEPS_FOR_MEAN_IMAGE - 1)
+    assert diagnostics.mean_image(evidence(reconstruction=early)) is None
 
 
 def test_mean_image_boundary_and_good_reconstructions() -> None:
