@@ -4,8 +4,9 @@ A live view reruns every quarter to whole second, but the checks only have somet
 to judge when an epoch ends (their metrics and snapshots are judged in whole epochs) or the
 run changes state. So the findings are kept per view in ``st.session_state``, stamped with
 the run, its state and its epochs done, and computed again (two snapshot reads and a few
-array sums) only when that stamp changes, and the snapshots of the epoch just done are in. The findings sit in one keyed container that is
-always drawn, so a warning that stays stays put instead of flickering.
+array sums) only when that stamp changes; until the snapshots of the epoch just done are in,
+they are not kept. The findings sit in one keyed container that is always drawn, so a
+warning that stays stays put instead of flickering.
 """
 
 from __future__ import annotations

@@ -67,13 +67,12 @@ def measure(name: str, values: dict) -> None:
         evidence = diagnostics.evidence_from_rows(config, rows, latest.get("latent"), latest.get("reconstruction"))
         for finding in diagnostics.diagnose(evidence):
             first_seen.setdefault(finding.kind, evidence.epochs_done)
-        if evidence.epochs_done >= diagnostics.MIN_EPOCHS_FOR_SNAPSHOTS and "reconstruction" in latest:
-            snapshot = latest["reconstruction"]
+        snapshot, codes = latest["reconstruction"], event["codes"]
+        if snapshot["step"] >= diagnostics.MIN_STEPS_FOR_MEAN_IMAGE:  # as the check judges it
             figures["spread"].append(diagnostics.spread_ratio(snapshot["originals"], snapshot["reconstructions"]))
-            codes = latest["latent"]["codes"]
-            figures["dead"].append(float(np.sum(np.max(np.abs(codes), axis=0) <= diagnostics.DEAD_CODE_TOLERANCE)))
-            if "log_var" in latest["latent"]:
-                figures["min_kl"].append(float(np.min(diagnostics.kl_per_dimension(codes, latest["latent"]["log_var"]))))
+        figures["dead"].append(float(np.sum(np.max(np.abs(codes), axis=0) <= diagnostics.DEAD_CODE_TOLERANCE)))
+        if "log_var" in event:
+            figures["min_kl"].append(float(np.min(diagnostics.kl_per_dimension(codes, event["log_var"]))))
         if evidence.epochs_done and evidence.batch_losses:
             figures["fraction"].append(evidence.series("loss")[-1] / evidence.batch_losses[0])
 
@@ -84,10 +83,12 @@ def measure(name: str, values: dict) -> None:
     shown = ", ".join(f"{kind} (from epoch {epoch})" for kind, epoch in first_seen.items()) or "nothing"
     print(f"{name}: {result.status}, {len(losses)} epochs in {seconds:.0f} s; findings: {shown}")
     low = {key: min(values) for key, values in figures.items() if values}
-    print(f"    smallest spread ratio {low.get('spread', math.nan):.2f} · most dead units "
-          f"{max(figures['dead'], default=0):.0f} of {config.model.latent_dim} · smallest KL per dimension "
-          f"{low.get('min_kl', math.nan):.3f} · loss/first batch after epoch "
-          f"{diagnostics.MIN_EPOCHS_FOR_LOW_LR} {(figures['fraction'][diagnostics.MIN_EPOCHS_FOR_LOW_LR - 1:] or [math.nan])[0]:.2f} · epochs the loss rose {rises}", flush=True)
+    after = figures["fraction"][diagnostics.MIN_EPOCHS_FOR_LOW_LR - 1:] or [math.nan]
+    print(f"    smallest spread ratio from step {diagnostics.MIN_STEPS_FOR_MEAN_IMAGE} "
+          f"{low.get('spread', math.nan):.2f} · most dead units {max(figures['dead'], default=0):.0f} of "
+          f"{config.model.latent_dim} · smallest KL per dimension {low.get('min_kl', math.nan):.3f} · "
+          f"loss/first batch after epoch {diagnostics.MIN_EPOCHS_FOR_LOW_LR} {after[0]:.2f} · "
+          f"epochs the loss rose {rises}", flush=True)
 
 
 def main(argv: list[str]) -> None:

@@ -20,7 +20,8 @@ HEALTHY_LOSSES = (0.20, 0.14, 0.12, 0.11, 0.105, 0.10)
 def evidence(config: TrainConfig = PLAIN, *, losses: tuple[float, ...] = HEALTHY_LOSSES,
              val_losses: tuple[float, ...] | None = None, first_batch: float = 0.69, **snapshots) -> RunEvidence:
     metrics = {"loss": losses, "val_loss": val_losses if val_losses is not None else tuple(v * 1.05 for v in losses)}
-    return RunEvidence(config, (first_batch, 0.4, 0.3), metrics, snapshots.get("latent"), snapshots.get("reconstruction"))
+    return RunEvidence(config, (first_batch, 0.4, 0.3), metrics, snapshots.get("latent"),
+                       snapshots.get("reconstruction"))
 
 
 def latent(codes: np.ndarray, epoch: int = len(HEALTHY_LOSSES), **extra) -> dict:

@@ -229,7 +229,8 @@ def learning_rate_too_high(evidence: RunEvidence) -> Finding | None:
     diverging = train[-1] > train[0] * (1 + RISE_TOLERANCE)
     if rises < HIGH_LR_RISES and not diverging:
         return None
-    how = "is climbing above where it began" if diverging else f"went up in {rises} of the last {len(recent) - 1} epochs"
+    how = ("is climbing above where it began" if diverging
+           else f"went up in {rises} of the last {len(recent) - 1} epochs")
     return Finding("learning_rate_too_high", WARNING,
                    f"The training loss {how}: the learning rate ({evidence.config.learning_rate:g}) is probably "
                    "too high.",
@@ -248,8 +249,8 @@ def learning_rate_too_low(evidence: RunEvidence) -> Finding | None:
     return Finding("learning_rate_too_low", WARNING,
                    f"The loss has barely moved: after {len(train)} epochs it is still {fraction:.0%} of where it "
                    f"started, so the learning rate ({config.learning_rate:g}) is probably too low.",
-                   "Raise the learning rate ten times" + (", or switch from SGD to Adam." if config.optimizer == "sgd"
-                                                          else "."))
+                   f"Raise the learning rate about ten times (to {10 * config.learning_rate:g})"
+                   + (", or switch from SGD to Adam." if config.optimizer == "sgd" else "."))
 
 
 def is_current(snapshot: Mapping[str, Any] | None, epochs_done: int) -> bool:
