@@ -8,7 +8,7 @@ smallest reconstruction spread ratio, the most dead code units, the VAE's smalle
 per-dimension KL, the loss's fraction of its first batch, and the epochs the loss rose.
 ``--bad`` trains crafted bad setups instead, each of which should trigger its check.
 
-Usage: python bench/bench_diagnostics.py [--bad]
+Usage: python bench/bench_diagnostics.py [--bad [WORD ...]]   (WORD picks the bad setups whose name has it)
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ DEFAULTS = "(defaults)"
 # Crafted bad setups (form values on top of the defaults) and the check each should trigger.
 BAD = {
     "SGD at 1e-4 (too low)": {"optimizer": "sgd", "learning_rate": 1e-4, "num_epochs": 3},
-    "Adam at 0.1 (too high)": {"learning_rate": 1e-1, "num_epochs": 6},
-    "VAE, 32-D code": {"arch": "vae", "latent_dim": 32, "hidden_layers": 1, "num_epochs": 5},
-    "Deep, 200 examples, 40 epochs (overfits)": {"arch": "deep", "latent_dim": 64, "hidden_layers": 2,
+    "Adam at 0.1 (far too high)": {"learning_rate": 1e-1, "num_epochs": 6},
+    "RMSprop at 0.1 (far too high)": {"optimizer": "rmsprop", "learning_rate": 1e-1, "num_epochs": 6},
+    "VAE, 32-D code, beta 10": {"arch": "vae", "latent_dim": 32, "hidden_layers": 1, "beta": 10.0, "num_epochs": 5},
+    "Deep, 500 examples, 40 epochs (overfits)": {"arch": "deep", "latent_dim": 64, "hidden_layers": 2,
                                                    "example_limit": 500, "num_epochs": 40},
 }
 
@@ -93,7 +94,8 @@ def measure(name: str, values: dict) -> None:
 
 def main(argv: list[str]) -> None:
     if "--bad" in argv:
-        setups = {name: {**form.DEFAULTS, **values} for name, values in BAD.items()}
+        chosen = [name for name in BAD if any(word in name for word in argv[1:])] or list(BAD)
+        setups = {name: {**form.DEFAULTS, **BAD[name]} for name in chosen}
     else:
         setups = {DEFAULTS: dict(form.DEFAULTS), **{name: form.preset_values(name) for name in form.PRESETS}}
     for name, values in setups.items():

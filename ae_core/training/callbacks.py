@@ -259,13 +259,11 @@ class SnapshotEvents(keras.callbacks.Callback):
         self.on_event({"type": "reconstruction", "epoch": epoch, "step": state.step,
                        "indices": self.recon_indices, "originals": self.recon_images, "inputs": noisy,
                        "reconstructions": reconstructions, "time": state.elapsed()})
-        latent = {"type": "latent", "epoch": epoch, "step": state.step, "indices": self.latent_indices,
-                  **self._encode(), "labels": self.latent_labels, "time": state.elapsed()}
-        self.on_event(latent)
+        self.on_event({"type": "latent", "epoch": epoch, "step": state.step, "indices": self.latent_indices,
+                       **self._encode(), "labels": self.latent_labels, "time": state.elapsed()})
         now = state.clock()
         self._last_snapshot = now
         self._interval = snapshot_interval(now - state.start_time, now - started)
-
 
     def _encode(self) -> dict[str, np.ndarray]:
         """The latent images' ``codes`` (n x latent_dim), and for a VAE each code's ``log_var`` too.
@@ -278,14 +276,10 @@ class SnapshotEvents(keras.callbacks.Callback):
         encoder = self.bundle.autoencoder.get_layer("encoder") if variational else self.bundle.encoder
         chunks = [encoder(to_float(self.latent_images[i:i + ENCODE_BATCH]), training=False)
                   for i in range(0, len(self.latent_images), ENCODE_BATCH)]
-
-        def stacked(parts: list[Any]) -> np.ndarray:
-            values = np.concatenate([np.asarray(part) for part in parts]).astype(np.float32)
-            return values.reshape(len(values), -1)
-
-        if not variational:
-            return {"codes": stacked(chunks)}
-        return {"codes": stacked([chunk[0] for chunk in chunks]), "log_var": stacked([chunk[1] for chunk in chunks])}
+        outputs = {"codes": [chunk[0] for chunk in chunks], "log_var": [chunk[1] for chunk in chunks]} \
+            if variational else {"codes": chunks}
+        return {name: np.concatenate([np.asarray(part) for part in parts]).astype(np.float32).reshape(
+            len(self.latent_images), -1) for name, parts in outputs.items()}
 
 
 def snapshot_interval(age: float, cost: float) -> float:
