@@ -8,7 +8,7 @@ smallest reconstruction spread ratio, the most dead code units, the VAE's smalle
 per-dimension KL, the loss's fraction of its first batch, and the epochs the loss rose.
 ``--bad`` trains crafted bad setups instead, each of which should trigger its check.
 
-Usage: python bench/bench_diagnostics.py [--bad [WORD ...]]   (WORD picks the bad setups whose name has it)
+Usage: python bench/bench_diagnostics.py [--bad] [WORD ...]   (WORD picks the setups whose name has it)
 """
 
 from __future__ import annotations
@@ -93,13 +93,14 @@ def measure(name: str, values: dict) -> None:
 
 
 def main(argv: list[str]) -> None:
+    words = [word for word in argv if word != "--bad"]
     if "--bad" in argv:
-        chosen = [name for name in BAD if any(word in name for word in argv[1:])] or list(BAD)
-        setups = {name: {**form.DEFAULTS, **BAD[name]} for name in chosen}
+        setups = {name: {**form.DEFAULTS, **values} for name, values in BAD.items()}
     else:
         setups = {DEFAULTS: dict(form.DEFAULTS), **{name: form.preset_values(name) for name in form.PRESETS}}
     for name, values in setups.items():
-        measure(name, values)
+        if not words or any(word in name for word in words):
+            measure(name, values)
 
 
 if __name__ == "__main__":

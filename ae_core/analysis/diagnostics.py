@@ -43,10 +43,11 @@ DEAD_CODE_FRACTION = 0.75
 COLLAPSE_KL_NATS = 0.01
 # Reconstructions whose spread across images is below MEAN_IMAGE_SPREAD_RATIO of the
 # originals' spread are (nearly) one picture: the mean image. Healthy runs pass through it
-# first (the Convolutional and Classic presets are at 0.01 to 0.2 until about step 60, and
-# above 0.3 from step 80 on), so it is judged from MIN_STEPS_FOR_MEAN_IMAGE training steps.
+# first (the Convolutional and Classic presets are at 0.01 to 0.2 until about step 60, above
+# 0.3 from step 80, and above 0.45 from step 100 on, where the Convolutional preset's whole
+# run is 145 steps), so it is judged from MIN_STEPS_FOR_MEAN_IMAGE training steps.
 MEAN_IMAGE_SPREAD_RATIO = 0.3
-MIN_STEPS_FOR_MEAN_IMAGE = 150
+MIN_STEPS_FOR_MEAN_IMAGE = 100
 # Overfitting: validation loss rose at each of the last OVERFIT_EPOCHS epochs, by at least
 # OVERFIT_MIN_RISE of its best value in all, while the training loss fell over them.
 OVERFIT_EPOCHS = 3
