@@ -230,7 +230,8 @@ def test_diagnose_puts_warnings_first_and_reads_metric_rows() -> None:
     found = diagnose(evidence_from_rows(VAE.replace(optimizer="sgd"), rows, latent(means, 2, log_var=log_var)))
     assert kinds(found) == ["learning_rate_too_low", "posterior_collapse"]
     assert [finding.severity for finding in found] == ["warning", "info"]
-    assert all(dataclasses.is_dataclass(finding) and finding.what_to_try for finding in found)
+    assert all(dataclasses.is_dataclass(finding) and finding.what_to_try and finding.kind in diagnostics.KINDS
+               for finding in found)
 
 
 # --- a real VAE's snapshot -----------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Each check is a small pure function over a run's ``RunEvidence`` (its config, its metric
 series and its latest snapshots) that returns a ``Finding`` or None; ``diagnose`` runs them
-all. The thresholds are named constants, measured on real runs (README, "Diagnostics"):
-the default run and every preset of the Train page on ``mnist_sample`` stay quiet.
+all. The thresholds are named constants, set from real runs (``bench/bench_diagnostics.py``;
+README, "Diagnostics in plain words"): the default run and every preset of the Train page
+on ``mnist_sample`` stay quiet.
 
 A run too young to judge gets no finding: every check that reads metrics or snapshots
 waits for whole epochs, because an untrained model's first seconds look like every
@@ -44,8 +45,8 @@ COLLAPSE_KL_NATS = 0.01
 # Reconstructions whose spread across images is below MEAN_IMAGE_SPREAD_RATIO of the
 # originals' spread are (nearly) one picture: the mean image. Healthy runs pass through it
 # first (the Convolutional and Classic presets are at 0.01 to 0.2 until about step 60, above
-# 0.3 from step 80, and above 0.45 from step 100 on, where the Convolutional preset's whole
-# run is 145 steps), so it is judged from MIN_STEPS_FOR_MEAN_IMAGE training steps.
+# 0.3 from step 80 and about 0.4 at step 100, and the Convolutional preset's whole run is
+# 145 steps), so it is judged from MIN_STEPS_FOR_MEAN_IMAGE training steps.
 MEAN_IMAGE_SPREAD_RATIO = 0.3
 MIN_STEPS_FOR_MEAN_IMAGE = 100
 # Overfitting: validation loss rose at each of the last OVERFIT_EPOCHS epochs, by at least
