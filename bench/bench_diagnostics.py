@@ -39,6 +39,8 @@ BAD = {
     "SGD at 1e-4 (too low)": {"optimizer": "sgd", "learning_rate": 1e-4, "num_epochs": 3},
     "Adam at 0.1 (far too high)": {"learning_rate": 1e-1, "num_epochs": 6},
     "RMSprop at 0.1 (far too high)": {"optimizer": "rmsprop", "learning_rate": 1e-1, "num_epochs": 6},
+    "Adam at 0.1, deep, elu (far too high)": {"arch": "deep", "hidden_layers": 2, "learning_rate": 1e-1,
+                                              "activation": "elu", "num_epochs": 8},
     "VAE, 32-D code, beta 10": {"arch": "vae", "latent_dim": 32, "hidden_layers": 1, "beta": 10.0, "num_epochs": 5},
     "Deep, 500 examples, 40 epochs (overfits)": {"arch": "deep", "latent_dim": 64, "hidden_layers": 2,
                                                    "example_limit": 500, "num_epochs": 40},

@@ -186,14 +186,23 @@ def test_learning_rate_too_high_when_the_loss_oscillates_or_climbs() -> None:
     finding = diagnostics.learning_rate_too_high(evidence(losses=oscillating))
     assert finding is not None and "went up in 2 of the last 5 epochs" in finding.sentence
     climbing = (0.20, 0.19, 0.21)
-    assert "climbing" in diagnostics.learning_rate_too_high(evidence(losses=climbing)).sentence
+    assert "has climbed above where it began (0.21, from 0.2)" in diagnostics.learning_rate_too_high(
+        evidence(losses=climbing)).sentence
+
+
+def test_a_loss_above_the_untrained_models_is_too_high_after_one_epoch_and_never_too_low() -> None:
+    # Adam at 0.1 on a deep ELU model: the first batch at 0.69, the epochs at 4.5 (bench_diagnostics.py).
+    grown = evidence(losses=(4.5,), first_batch=0.69)
+    assert "climbed above where it began (4.5, from 0.69)" in diagnostics.learning_rate_too_high(grown).sentence
+    assert diagnostics.learning_rate_too_low(evidence(losses=(4.5, 4.4), first_batch=0.69)) is None
+    assert diagnostics.learning_rate_too_high(evidence(losses=(0.69,), first_batch=0.69)) is None  # not grown
 
 
 def test_learning_rate_not_too_high_for_one_rise_or_wiggles_within_the_tolerance() -> None:
     assert diagnostics.learning_rate_too_high(evidence(losses=(0.20, 0.15, 0.16, 0.14, 0.13, 0.12))) is None
     wiggles = (0.20, 0.15, 0.1514, 0.14, 0.1414, 0.13)  # rises under 1%
     assert diagnostics.learning_rate_too_high(evidence(losses=wiggles)) is None
-    assert diagnostics.learning_rate_too_high(evidence(losses=(0.20, 0.25))) is None  # too young
+    assert diagnostics.learning_rate_too_high(evidence(losses=(0.20, 0.1515, 0.1525))) is None  # one rise, young
 
 
 def test_learning_rate_too_low_when_the_loss_barely_moved() -> None:
@@ -209,6 +218,8 @@ def test_learning_rate_too_low_boundary_and_a_young_run() -> None:
     assert diagnostics.learning_rate_too_low(evidence(losses=(0.9, fraction * 0.99), first_batch=1.0)) is None
     assert diagnostics.learning_rate_too_low(evidence(losses=(0.9, fraction), first_batch=1.0)) is not None
     assert diagnostics.learning_rate_too_low(evidence(losses=(0.99,), first_batch=1.0)) is None  # one epoch
+    assert diagnostics.learning_rate_too_low(evidence(losses=(1.0, 1 + diagnostics.RISE_TOLERANCE),
+                                                      first_batch=1.0)) is not None
 
 
 # --- all together ------------------------------------------------------------------
