@@ -3,7 +3,7 @@
 Trains the Train page's defaults and every preset on the offline sample (as a worker
 trains them, one math thread), runs ``diagnose`` after every epoch on what a watcher would
 have seen by then (the metric rows and the latest snapshots), and prints each finding with
-the epoch it first appeared, plus the figures the thresholds are compared with: the
+the epoch it first appeared (and its sentence), plus the figures the thresholds are compared with: the
 smallest reconstruction spread ratio, the most dead code units, the VAE's smallest
 per-dimension KL, the loss's fraction of its first batch, and the epochs the loss rose.
 ``--bad`` trains crafted bad setups instead, each of which should trigger its check.
@@ -69,7 +69,9 @@ def measure(name: str, values: dict) -> None:
         # Judged at each epoch end, with its metrics and its own snapshots.
         evidence = diagnostics.evidence_from_rows(config, rows, latest.get("latent"), latest.get("reconstruction"))
         for finding in diagnostics.diagnose(evidence):
-            first_seen.setdefault(finding.kind, evidence.epochs_done)
+            if finding.kind not in first_seen:
+                first_seen[finding.kind] = evidence.epochs_done
+                print(f"    epoch {evidence.epochs_done}: {finding.sentence}", flush=True)
         snapshot, codes = latest["reconstruction"], event["codes"]
         if snapshot["step"] >= diagnostics.MIN_STEPS_FOR_MEAN_IMAGE:  # as the check judges it
             figures["spread"].append(diagnostics.spread_ratio(snapshot["originals"], snapshot["reconstructions"]))
