@@ -21,7 +21,7 @@ from threadpoolctl import ThreadpoolController
 from ae_core.analysis import projection
 from ae_core.data import DATASETS
 from ae_core.store import RunRecord, RunStatus
-from ae_lab_ui import classify_views, figures, form, link_state
+from ae_lab_ui import classify_views, diagnostics_view, figures, form, link_state
 from ae_lab_ui.history import SLOW_METHODS, MetricHistory, ProjectionCache, format_seconds, progress_bar_state
 from ae_lab_ui.services import JobService, attempt
 
@@ -223,8 +223,12 @@ def render_latent(record: RunRecord, snapshot: dict[str, Any] | None, cache: Pro
 
 def render_run(manager: JobService, record: RunRecord, history: MetricHistory, cache: ProjectionCache, *,
                key_prefix: str, live: bool) -> None:
-    """Status, loss curve, reconstructions and latent map of one run (accuracy and confusion for a classifier)."""
+    """Status, what went wrong (if anything), loss curve, reconstructions and latent map of one run.
+
+    A classifier shows its accuracy and confusion matrix instead of the last two.
+    """
     render_status(record, history)
+    diagnostics_view.render_findings(manager, record, history, key_prefix=key_prefix)
     if record.config.task == "classify":
         left, right = st.columns(2, gap="large")
         with left:

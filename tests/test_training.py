@@ -190,6 +190,8 @@ class _Identity:
     Each reconstruction moves ``clock`` on by ``cost`` seconds, as a big model would.
     """
 
+    config = ModelConfig(latent_dim=2)
+
     def __init__(self, clock: _Clock | None = None, cost: float = 0.0) -> None:
         self.clock, self.cost = clock, cost
 

@@ -6,7 +6,8 @@ Each does one job, the way Keras's own callbacks (``TerminateOnNaN``, ``BackupAn
   asks, and fails it when the loss is no longer a finite number or runs away;
 - ``MetricEvents`` sends throttled ``batch`` events and an ``epoch`` event per epoch;
 - ``SnapshotEvents`` sends ``reconstruction`` and ``latent`` snapshots of fixed
-  validation images (autoencoders only; a classifier has no reconstructions).
+  validation images (autoencoders only; a classifier has no reconstructions); a VAE's
+  ``latent`` snapshot also carries each code's ``log_var``.
 
 The events are plain-Python dicts (see docs/DESIGN.md, "training"). A run ends early by
 setting ``self.model.stop_training``. ``StopOnRequestOrDivergence`` is the only writer of
@@ -258,16 +259,27 @@ class SnapshotEvents(keras.callbacks.Callback):
         self.on_event({"type": "reconstruction", "epoch": epoch, "step": state.step,
                        "indices": self.recon_indices, "originals": self.recon_images, "inputs": noisy,
                        "reconstructions": reconstructions, "time": state.elapsed()})
-        codes = np.concatenate([
-            np.asarray(self.bundle.encoder(to_float(self.latent_images[i:i + ENCODE_BATCH]), training=False))
-            for i in range(0, len(self.latent_images), ENCODE_BATCH)
-        ]).astype(np.float32)
         self.on_event({"type": "latent", "epoch": epoch, "step": state.step, "indices": self.latent_indices,
-                       "codes": codes.reshape(len(codes), -1), "labels": self.latent_labels,
-                       "time": state.elapsed()})
+                       **self._encode(), "labels": self.latent_labels, "time": state.elapsed()})
         now = state.clock()
         self._last_snapshot = now
         self._interval = snapshot_interval(now - state.start_time, now - started)
+
+    def _encode(self) -> dict[str, np.ndarray]:
+        """The latent images' ``codes`` (n x latent_dim), and for a VAE each code's ``log_var`` too.
+
+        A VAE's log-variance is what the posterior-collapse diagnostic needs: with the mean
+        it gives each code dimension's KL from the prior (``ae_core.analysis.diagnostics``).
+        """
+        variational = self.bundle.config.is_variational
+        # A VAE's inner encoder gives [z_mean, z_log_var]; the bundle's public one only the mean.
+        encoder = self.bundle.autoencoder.get_layer("encoder") if variational else self.bundle.encoder
+        chunks = [encoder(to_float(self.latent_images[i:i + ENCODE_BATCH]), training=False)
+                  for i in range(0, len(self.latent_images), ENCODE_BATCH)]
+        outputs = {"codes": [chunk[0] for chunk in chunks], "log_var": [chunk[1] for chunk in chunks]} \
+            if variational else {"codes": chunks}
+        return {name: np.concatenate([np.asarray(part) for part in parts]).astype(np.float32).reshape(
+            len(self.latent_images), -1) for name, parts in outputs.items()}
 
 
 def snapshot_interval(age: float, cost: float) -> float:
