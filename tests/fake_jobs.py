@@ -33,6 +33,7 @@ class FakeJobManager:
         self.runs: dict[str, RunRecord] = {}
         self.metrics: dict[str, list[MetricRow]] = {}
         self.snapshots: dict[tuple[str, str], dict[str, Any]] = {}
+        self.history: dict[tuple[str, str], list[dict[str, Any]]] = {}  # time-lapse frames, oldest first
         self.model_files: dict[str, Path] = {}  # final models, as tests give them
         self.checkpoint_files: dict[str, Path] = {}  # the model of a run's last good epoch checkpoint
         self.damaged: dict[str, str] = {}  # runs the store cannot read: id -> reason, as add_damaged gives them
@@ -92,6 +93,11 @@ class FakeJobManager:
             raise ValueError(f"kind must be one of {', '.join(map(repr, SNAPSHOT_KINDS))}; got {kind!r}")
         self._record(run_id)
         return self.snapshots.get((run_id, kind))
+
+    def snapshot_history(self, run_id: str, kind: str) -> list[dict[str, Any]]:
+        self._enter("snapshot_history", run_id, kind)
+        self.latest_snapshot(run_id, kind)  # the same checks
+        return list(self.history.get((run_id, kind), []))
 
     def cancel(self, run_id: str, actor: Actor = LAB_OWNER) -> None:
         self._enter("cancel", run_id)
@@ -233,8 +239,10 @@ class FakeJobManager:
                         progress=progress)
         if record.config.task == "classify":
             return  # classifiers send no snapshots
-        self.snapshots[(run_id, "reconstruction")] = _reconstruction(record.config, rng, epoch, step)
-        self.snapshots[(run_id, "latent")] = _latent(record.config, rng, epoch, step)
+        for kind, make in (("reconstruction", _reconstruction), ("latent", _latent)):
+            self.snapshots[(run_id, kind)] = make(record.config, rng, epoch, step)
+            # Like the store, every snapshot is also a time-lapse frame (not thinned: tests stay short).
+            self.history.setdefault((run_id, kind), []).append(self.snapshots[(run_id, kind)])
 
     def finish_classifier(self, run_id: str, accuracy: float, num_classes: int = 10, num_test: int = 1000) -> None:
         """Mark a classifier run FINISHED with a result shaped like the real trainer's."""

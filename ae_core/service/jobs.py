@@ -165,6 +165,14 @@ class JobManager:
         """The latest ``"reconstruction"`` or ``"latent"`` snapshot (the event's fields), or None."""
         return self.store.read_snapshot(run_id, kind)
 
+    def snapshot_history(self, run_id: str, kind: str) -> list[dict[str, Any]]:
+        """The run's time-lapse: its kept ``"reconstruction"`` or ``"latent"`` frames, oldest first.
+
+        Raises:
+            RunNotFound: for an unknown run.
+        """
+        return self.store.read_history(run_id, kind)
+
     def cancel(self, run_id: str, actor: Actor = LAB_OWNER) -> None:
         """Cancel a queued run at once, or stop a running one (at its next batch,
         or by killing its worker after ``cancel_grace_seconds``).
