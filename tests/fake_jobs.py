@@ -20,6 +20,7 @@ from ae_core.access import LAB_OWNER, Actor, ClassRules
 from ae_core.config import TrainConfig
 from ae_core.errors import QueueFull, RunNotFound
 from ae_core.store.records import DamagedRun, MetricRow, RunRecord, RunStatus, validate_run_id
+from ae_core.store.layout import RunFolder
 
 SNAPSHOT_KINDS = ("reconstruction", "latent")
 
@@ -141,6 +142,13 @@ class FakeJobManager:
         self._enter("latest_model_path", run_id)
         self._record(run_id)
         return self.model_files.get(run_id) or self.checkpoint_files.get(run_id)
+
+    def projection_cache_path(self, run_id: str, method: str) -> Path:
+        self._enter("projection_cache_path", run_id, method)
+        self._record(run_id)
+        if self.home is None:
+            raise RunNotFound(f"no folder for run {run_id}")
+        return RunFolder(self.home / run_id).projection_cache_path(method)
 
     def config_path(self, run_id: str) -> Path:
         self._enter("config_path", run_id)
@@ -288,6 +296,8 @@ def _reconstruction(config: TrainConfig, rng: np.random.Generator, epoch: int, s
 
 def _latent(config: TrainConfig, rng: np.random.Generator, epoch: int, step: int, count: int = 200) -> dict[str, Any]:
     labels = np.arange(count) % 10
-    centres = rng.normal(size=(10, config.model.latent_dim)) * 4
-    codes = (centres[labels] + rng.normal(size=(count, config.model.latent_dim))).astype(np.float32)
+    # The same clusters in every snapshot, tighter as the run goes on (as a time-lapse shows them).
+    centres = np.random.default_rng(1).normal(size=(10, config.model.latent_dim)) * 4
+    spread = 3.0 / (1.0 + step / 10)
+    codes = (centres[labels] + spread * rng.normal(size=(count, config.model.latent_dim))).astype(np.float32)
     return {"epoch": epoch, "step": step, "indices": np.arange(count) * 3, "codes": codes, "labels": labels}

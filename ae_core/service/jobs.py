@@ -271,6 +271,10 @@ class JobManager:
         """The run's ``config.json``. Raises RunNotFound."""
         return self._folder(run_id).config_path
 
+    def projection_cache_path(self, run_id: str, method: str) -> Path:
+        """Where the run's time-lapse projected with ``method`` is cached (it may not exist). Raises RunNotFound."""
+        return self._folder(run_id).projection_cache_path(method)
+
     def _folder(self, run_id: str) -> RunFolder:
         if not self.store.exists(run_id):
             raise RunNotFound(f"No run with id {run_id}.")
