@@ -148,6 +148,7 @@ class FakeJobManager:
         self._record(run_id)
         if self.home is None:
             raise RunNotFound(f"no folder for run {run_id}")
+        (self.home / run_id).mkdir(exist_ok=True)  # a real run's folder exists from its submit
         return RunFolder(self.home / run_id).projection_cache_path(method)
 
     def config_path(self, run_id: str) -> Path:
