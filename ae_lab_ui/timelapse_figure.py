@@ -22,6 +22,8 @@ from ae_lab_ui import figures
 
 # Milliseconds per frame while playing: 100 frames in about 12 s, slow enough to follow.
 FRAME_MILLISECONDS = 120
+# Labelled ticks under the slider (a hundred labels would overlap).
+SLIDER_LABELS = 8
 # The reconstruction grid of the animation is sent at this scale (the browser enlarges it).
 GRID_SCALE = 1
 
@@ -130,9 +132,12 @@ def timelapse_figure(timelapse: Timelapse, points: np.ndarray, class_names: Sequ
               for index in range(len(timelapse))]
     play = {"frame": {"duration": FRAME_MILLISECONDS, "redraw": True}, "fromcurrent": True,
             "transition": {"duration": 0}, "mode": "immediate"}
-    slider = {"active": last, "x": 0.08, "len": 0.9, "y": 0.0, "yanchor": "top", "pad": {"t": 30},
-              "currentvalue": {"prefix": "Frame ", "font": {"size": 14}},
-              "steps": [{"label": f"{index + 1}", "method": "animate",
+    # About ten labelled ticks (the global step); the title says where the shown frame is.
+    every = max(1, -(-len(timelapse) // SLIDER_LABELS))
+    slider = {"active": last, "x": 0.2, "len": 0.8, "y": 0.0, "yanchor": "top", "pad": {"t": 30},
+              "currentvalue": {"visible": False},
+              "steps": [{"label": f"{timelapse.steps[index]:,}" if index % every == 0 or index == last else "",
+                         "method": "animate",
                          "args": [[str(index)], {**play, "frame": {"duration": 0, "redraw": True}}]}
                         for index in range(len(timelapse))]}
     buttons = {"type": "buttons", "showactive": False, "x": 0.0, "y": 0.0, "xanchor": "left", "yanchor": "top",
