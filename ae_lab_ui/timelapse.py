@@ -50,6 +50,14 @@ def _prepared(_manager: JobService, run_id: str, method: str, finished_at: float
     return timelapse, points
 
 
+@st.cache_resource(max_entries=8)
+def _figure(_timelapse: Timelapse, _points: np.ndarray, run_id: str, method: str, finished_at: float,
+            dataset: str) -> dict[str, Any]:
+    """The animated figure of an ended run's frames projected with ``method`` (the same until it changes)."""
+    return timelapse_figure(_timelapse, _points, DATASETS[dataset].class_names, run_id=run_id,
+                            method_title=projection.METHOD_TITLES[method])
+
+
 def _watch_progress(job: ProjectionJob, method_title: str, fallback_title: str, key_prefix: str) -> None:
     """Say how far the background projection has got; redraw the page once it is ready."""
     def progress() -> None:
@@ -110,9 +118,8 @@ def render_timelapse(manager: JobService, record: RunRecord, *, key_prefix: str)
             return
         timelapse, points, shown = found
         title = projection.METHOD_TITLES[shown]
-        class_names = DATASETS[record.config.dataset].class_names
-        spec = attempt(lambda: timelapse_figure(timelapse, points, class_names, run_id=record.run_id,
-                                                method_title=title), what="draw the time-lapse")
+        spec = attempt(lambda: _figure(timelapse, points, record.run_id, shown, float(record.finished_at or 0.0),
+                                       record.config.dataset), what="draw the time-lapse")
         if spec is None:
             return
         views.plot(spec, key=f"{key_prefix}_timelapse_chart")
