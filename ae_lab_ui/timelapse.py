@@ -21,7 +21,7 @@ from ae_core.data import DATASETS
 from ae_core.store import RunRecord
 from ae_lab_ui import views
 from ae_lab_ui.history import SLOW_METHODS
-from ae_lab_ui.services import JobService, attempt
+from ae_lab_ui.services import JobService, attempt, show_error
 from ae_lab_ui.timelapse_figure import Timelapse, timelapse_figure, timelapse_frames
 from ae_lab_ui.timelapse_gif import timelapse_gif
 from ae_lab_ui.timelapse_jobs import ProjectionJob, TimelapseProjections
@@ -36,18 +36,21 @@ def shared_projections() -> TimelapseProjections:
     return TimelapseProjections()
 
 
+# The Runs page redraws every few seconds: reading a hundred frames, projecting and drawing them
+# each time would cost the server about a second per watching tab. An ended run's frames stay as
+# they are until it ends again (a resumed run), so they are kept by (run, when it ended).
 @st.cache_resource(max_entries=8)
-def _prepared(_manager: JobService, run_id: str, method: str, finished_at: float) -> tuple[Timelapse, np.ndarray]:
-    """The frames of an ended run and their points with a fast method, kept while the run stays as it ended.
+def _frames(_manager: JobService, run_id: str, finished_at: float) -> Timelapse | None:
+    """The frames of an ended run, or None when it kept none."""
+    latent = _manager.snapshot_history(run_id, "latent")
+    return timelapse_frames(latent, _manager.snapshot_history(run_id, "reconstruction")) if latent else None
 
-    The Runs page redraws every few seconds; reading a hundred frames, projecting and drawing
-    them each time would cost the server about a second per watching tab.
-    """
-    timelapse = timelapse_frames(_manager.snapshot_history(run_id, "latent"),
-                                 _manager.snapshot_history(run_id, "reconstruction"))
+
+@st.cache_resource(max_entries=8)
+def _fast_points(_timelapse: Timelapse, run_id: str, method: str, finished_at: float) -> np.ndarray:
+    """Every frame projected with a fast method (PCA, or the raw 2-D codes)."""
     with threadpool_limits(limits=1):  # the training workers have the cores
-        points = projection.project_frames(timelapse.codes, method) if method not in SLOW_METHODS else None
-    return timelapse, points
+        return projection.project_frames(_timelapse.codes, method)
 
 
 @st.cache_resource(max_entries=8)
@@ -71,24 +74,24 @@ def _watch_progress(job: ProjectionJob, method_title: str, fallback_title: str, 
         st.fragment(progress, run_every=PROGRESS_SECONDS)()
 
 
-def _points(manager: JobService, record: RunRecord, method: str, key_prefix: str) -> tuple[Timelapse, Any, str]:
-    """The frames, their points, and the method they were projected with (PCA while a slow one is computed)."""
+def _points(manager: JobService, record: RunRecord, timelapse: Timelapse, method: str,
+            key_prefix: str) -> tuple[np.ndarray, str]:
+    """The frames' points, and the method they were projected with (PCA while a slow one is computed)."""
     fast = projection.available_methods(record.config.model.latent_dim)[0]
-    timelapse, points = _prepared(manager, record.run_id, method if method not in SLOW_METHODS else fast,
-                                  float(record.finished_at or 0.0))
+    finished_at = float(record.finished_at or 0.0)
     if method not in SLOW_METHODS:
-        return timelapse, points, method
+        return _fast_points(timelapse, record.run_id, method, finished_at), method
     path = manager.projection_cache_path(record.run_id, method)
     job = shared_projections().request(path, method, timelapse.steps, timelapse.codes)
     if job.points is not None:
-        return timelapse, job.points, method
+        return job.points, method
     title, fast_title = projection.METHOD_TITLES[method], projection.METHOD_TITLES[fast]
     if job.error is not None:
         st.error(f"The {title} time-lapse could not be computed ({job.error}); the {fast_title} one is shown.",
                  icon=":material/error:")
     else:
         _watch_progress(job, title, fast_title, key_prefix)
-    return timelapse, points, fast
+    return _fast_points(timelapse, record.run_id, fast, finished_at), fast
 
 
 def render_timelapse(manager: JobService, record: RunRecord, *, key_prefix: str) -> None:
@@ -101,11 +104,15 @@ def render_timelapse(manager: JobService, record: RunRecord, *, key_prefix: str)
             st.info("The time-lapse of this run, how its latent map formed and its reconstructions sharpened, "
                     "appears here once it has ended.", icon=":material/movie:")
             return
-        frames = attempt(lambda: manager.snapshot_history(record.run_id, "latent"), what="read the time-lapse")
-        if not frames:
-            if frames is not None:
-                st.info("This run kept no time-lapse (runs trained before the time-lapse existed have none).",
-                        icon=":material/movie:")
+        finished_at = float(record.finished_at or 0.0)
+        try:
+            timelapse = _frames(manager, record.run_id, finished_at)
+        except Exception as error:  # noqa: BLE001 - said in words, as attempt() does
+            show_error(error, what="read the time-lapse")
+            return
+        if timelapse is None:
+            st.info("This run kept no time-lapse (runs trained before the time-lapse existed have none).",
+                    icon=":material/movie:")
             return
         latent_dim = record.config.model.latent_dim
         methods = projection.available_methods(latent_dim)
@@ -113,13 +120,14 @@ def render_timelapse(manager: JobService, record: RunRecord, *, key_prefix: str)
             "Projection", methods, default=methods[0], required=True, format_func=projection.METHOD_TITLES.get,
             key=f"{key_prefix}_timelapse_method_{'2d' if latent_dim == 2 else 'nd'}",
             help="t-SNE and UMAP of every frame take a minute or two the first time; they are kept afterwards.")
-        found = attempt(lambda: _points(manager, record, method, key_prefix), what="prepare the time-lapse")
+        found = attempt(lambda: _points(manager, record, timelapse, method, key_prefix),
+                        what="prepare the time-lapse")
         if found is None:
             return
-        timelapse, points, shown = found
+        points, shown = found
         title = projection.METHOD_TITLES[shown]
-        spec = attempt(lambda: _figure(timelapse, points, record.run_id, shown, float(record.finished_at or 0.0),
-                                       record.config.dataset), what="draw the time-lapse")
+        spec = attempt(lambda: _figure(timelapse, points, record.run_id, shown, finished_at, record.config.dataset),
+                       what="draw the time-lapse")
         if spec is None:
             return
         views.plot(spec, key=f"{key_prefix}_timelapse_chart")

@@ -47,11 +47,14 @@ def test_a_training_run_has_no_time_lapse_on_the_train_page_yet(fake: FakeJobMan
 
 def test_the_runs_page_shows_any_runs_time_lapse_and_says_when_there_is_none(fake: FakeJobManager) -> None:
     old = fake.add_run(CONFIG, status=RunStatus.FINISHED)  # trained before the time-lapse existed
-    fake.snapshots[(old, "latent")] = {"codes": []}
+    fake.fail("snapshot_history", OSError("the disk is gone"))
     app = run_app()
     app.switch_page("app_pages/runs.py").run()
     app.selectbox(key="runs_selected").set_value(old).run()
     assert_clean(app)
+    assert "Could not read the time-lapse" in texts(app.error)
+    fake.fail("snapshot_history", None)
+    app.run()
     assert "kept no time-lapse" in texts(app.info)
     active = training_run(fake, CONFIG)
     app.run()

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 MAX_HISTORY_FRAMES = 100
 # The latent map of a time-lapse draws this many images: the snapshot's images are a fixed
 # random sample, so its first ones are a random sample too. t-SNE and UMAP of every frame
-# then take about half the time, and a frame of 32-D codes is about 70 kB.
+# then take a quarter of the time of 2,000 codes, and a frame of 32-D codes is about 30 kB.
 HISTORY_LATENT_POINTS = 500
 # Arrays the reconstruction frames leave out, because they do not change within a run.
 SHARED_RECONSTRUCTION_KEYS = ("originals",)
