@@ -24,7 +24,7 @@ MAP_JS = """() => {
 
 def test_moving_the_time_lapse_slider_changes_the_map(page, app_url: str, screenshots: Path) -> None:
     page.set_viewport_size({"width": 1280, "height": 720})
-    start_run(page, app_url, epochs=2)
+    start_run(page, app_url, epochs=1)
     status_tile(page, "Finished").wait_for(timeout=FIRST_RUN_TIMEOUT_MS)
     chart = page.locator(".st-key-train_timelapse_chart .js-plotly-plot")
     chart.wait_for(timeout=60_000)
