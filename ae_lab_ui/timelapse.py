@@ -135,7 +135,8 @@ def render_timelapse(manager: JobService, record: RunRecord, *, key_prefix: str)
                    "each frame is aligned to the one before, so points move only when their codes move. "
                    "Right: the reconstructions at the same moment (originals above).")
         st.download_button(
-            "Download as GIF", data=lambda: timelapse_gif(timelapse, points, method_title=title),
+            "Download as GIF", data=lambda: timelapse_gif(timelapse, points, method_title=title,
+                                                          class_names=DATASETS[record.config.dataset].class_names),
             file_name=f"timelapse-{record.run_id[:6]}-{shown}.gif", mime="image/gif", on_click="ignore",
             icon=":material/download:", key=f"{key_prefix}_timelapse_gif",
             help="An animated GIF of the map and the reconstructions, for slides.")

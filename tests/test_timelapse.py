@@ -91,7 +91,7 @@ def test_the_gif_has_one_frame_per_snapshot_at_its_size_and_shows_the_map() -> N
     latent, reconstruction = _frames(6)
     timelapse = timelapse_frames(latent, reconstruction)
     points = project_frames(timelapse.codes, "pca")
-    gif = Image.open(io.BytesIO(timelapse_gif(timelapse, points, method_title="PCA")))
+    gif = Image.open(io.BytesIO(timelapse_gif(timelapse, points, method_title="PCA", class_names=CLASSES)))
     assert gif.format == "GIF" and gif.n_frames == 6 and gif.size == (GIF_WIDTH, GIF_HEIGHT)
     gif.seek(5)
     picture = np.asarray(gif.convert("RGB"))
