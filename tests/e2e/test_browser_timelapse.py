@@ -1,4 +1,4 @@
-"""Real-browser test of the time-lapse: after a short real run, moving its slider changes the map."""
+"""Real-browser test of the time-lapse: after a short real run, moving its slider changes the map, and the GIF downloads."""
 
 from __future__ import annotations
 
@@ -40,4 +40,9 @@ def test_moving_the_time_lapse_slider_changes_the_map(page, app_url: str, screen
     assert first["x"] != last["x"]
     expect(chart.locator(".gtitle")).to_contain_text("epoch 0 · step")
     screenshot(page, screenshots / "timelapse.png")
+    # The GIF for slides is made when asked for, and arrives as a file.
+    with page.expect_download(timeout=60_000) as download:
+        page.locator(".st-key-train_timelapse_gif button").click()
+    assert download.value.suggested_filename.endswith(".gif")
+    assert Path(download.value.path()).read_bytes()[:6] == b"GIF89a"
     no_exception(page)
