@@ -10,7 +10,7 @@ import pytest
 
 from ae_core.config import ModelConfig, TrainConfig
 from ae_core.service.sinks import StoreSink
-from ae_core.store import RunStore
+from ae_core.store import RunFolder, RunStore
 from ae_core.store.history import (HISTORY_LATENT_POINTS, MAX_HISTORY_FRAMES, SnapshotHistory, history_stride,
                                    kept_ordinals)
 
@@ -61,6 +61,15 @@ def test_frames_are_small_read_back_in_order_and_partial_files_are_no_frames(tmp
     assert frames[0]["codes"].dtype == np.float16 and frames[0]["codes"].shape == (HISTORY_LATENT_POINTS, 4)
     assert len(frames[0]["labels"]) == len(frames[0]["indices"]) == HISTORY_LATENT_POINTS
     assert "type" not in frames[0] and frames[-1]["time"] == pytest.approx(9.0)
+
+
+def test_the_leftovers_of_a_killed_frame_save_are_removed_before_a_run_trains_again(tmp_path: Path) -> None:
+    folder = RunFolder(tmp_path / "run")
+    history = SnapshotHistory(folder.history_dir("latent"))
+    history.append("latent", _latent(1))
+    leftover = history.directory / ".000001.npz.a1b2.tmp.npz"
+    leftover.write_bytes(b"half a frame")
+    assert folder.remove_partials() == [leftover] and history.ordinals() == [0]
 
 
 def test_a_damaged_frame_is_logged_and_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
