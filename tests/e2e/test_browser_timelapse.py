@@ -42,7 +42,7 @@ def test_moving_the_time_lapse_slider_changes_the_map(page, app_url: str, screen
     screenshot(page, screenshots / "timelapse.png")
     # The GIF for slides is made when asked for, and arrives as a file.
     with page.expect_download(timeout=60_000) as download:
-        page.locator(".st-key-train_timelapse_gif button").click()
+        page.locator(".st-key-train_timelapse").get_by_role("button", name="Download as GIF").click()
     assert download.value.suggested_filename.endswith(".gif")
     assert Path(download.value.path()).read_bytes()[:6] == b"GIF89a"
     no_exception(page)
