@@ -10,8 +10,6 @@ in the browser, with no round trip to the server, and the grid follows the map. 
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ae_lab_ui import figures
+from ae_lab_ui.explore_figures import png_data_uri
 
 # Milliseconds per frame while playing: 100 frames in about 12 s, slow enough to follow.
 FRAME_MILLISECONDS = 120
@@ -33,7 +32,6 @@ class Timelapse:
     """The frames of a time-lapse, oldest first: codes, labels and grids of the same images throughout."""
 
     steps: tuple[int, ...]
-    epochs: tuple[int, ...]
     codes: tuple[np.ndarray, ...]  # float32 (n, latent_dim) per frame
     labels: np.ndarray
     grids: tuple[np.ndarray | None, ...]  # the reconstruction grid at (or just before) each frame's step
@@ -67,18 +65,8 @@ def timelapse_frames(latent_frames: Sequence[dict[str, Any]],
         grids.append(grid)
         captions.append(f"epoch {int(frame.get('epoch', 0))} · step {step:,}{mse}")
     return Timelapse(steps=tuple(int(frame.get("step", 0)) for frame in latent_frames),
-                     epochs=tuple(int(frame.get("epoch", 0)) for frame in latent_frames),
                      codes=tuple(np.asarray(frame["codes"], dtype=np.float32) for frame in latent_frames),
                      labels=np.asarray(first["labels"]).astype(int), grids=tuple(grids), captions=tuple(captions))
-
-
-def png_uri(image: np.ndarray) -> str:
-    """A uint8 image (H, W) or (H, W, 3) as a PNG data URI (what a Plotly image trace's ``source`` takes)."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _bounds(points: np.ndarray) -> tuple[list[float], list[float]]:
@@ -115,7 +103,7 @@ def timelapse_figure(timelapse: Timelapse, points: np.ndarray, class_names: Sequ
         data = [{"type": "scatter", "x": points[index, labels == label, 0], "y": points[index, labels == label, 1]}
                 for label in classes]
         grid = timelapse.grids[index]
-        data.append({"type": "image", "source": png_uri(grid) if grid is not None else "", "xaxis": "x2",
+        data.append({"type": "image", "source": png_data_uri(grid) if grid is not None else "", "xaxis": "x2",
                      "yaxis": "y2"})
         return data
 
