@@ -56,14 +56,14 @@ def warm_up() -> None:
     """Do the server-start work in the calling thread; never raises (failures are logged)."""
     from threadpoolctl import threadpool_limits
 
-    _lower_priority()
+    lower_thread_priority()
     with _quiet_context_warnings(), threadpool_limits(1):
         for step in (import_keras, compile_projections, prepare_recent_runs, fit_pixel_probes):
             _timed(step)
 
 
-def _lower_priority() -> None:
-    """Run this thread at the training workers' priority, so that page runs come first.
+def lower_thread_priority() -> None:
+    """Run the calling thread at the training workers' priority, so that page runs come first (warm-up, time-lapse).
 
     On Linux a thread is a task of its own, and ``setpriority`` on its id renices it alone:
     the warm-up's minute of UMAP compiling must not slow page runs, and shares the cores

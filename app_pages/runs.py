@@ -17,7 +17,7 @@ import streamlit as st
 from ae_core.access import is_class
 from ae_core.errors import AELabError
 from ae_core.store import RunRecord, RunStatus
-from ae_lab_ui import form, views
+from ae_lab_ui import form, timelapse, views
 from ae_lab_ui.controls import USE_SETTINGS_PARAM
 from ae_lab_ui.damaged import damaged_runs_section
 from ae_lab_ui.history import MetricHistory, ProjectionCache
@@ -141,6 +141,7 @@ def details(record: RunRecord) -> None:
     attempt(lambda: history.refresh(manager.metrics_since), what="read the metrics")
     cache: ProjectionCache = st.session_state.setdefault("runs_projections", ProjectionCache())
     views.render_run(manager, record, history, cache, key_prefix="runs", live=record.status.is_active)
+    timelapse.render_timelapse(manager, record, key_prefix="runs")
 
 
 def runs_view() -> None:

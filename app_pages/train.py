@@ -17,7 +17,7 @@ import streamlit as st
 from ae_core.data import datasets
 from ae_core.errors import RunNotFound
 from ae_core.store import RunRecord, RunStatus, validate_run_id
-from ae_lab_ui import controls, form, link_state, views
+from ae_lab_ui import controls, form, link_state, timelapse, views
 from ae_lab_ui.history import MetricHistory, ProjectionCache, poll_seconds
 from ae_lab_ui.identity import current_actor
 from ae_lab_ui.services import (attempt, get_manager, how_to_get, keep_error, offer_offline_dataset, show_error,
@@ -198,3 +198,5 @@ else:
     st.session_state[POLL_KEY] = poll_seconds(record)
     st.session_state[STOPPING_KEY] = record.is_stopping
     st.fragment(live_view, run_every=st.session_state[POLL_KEY])(record.run_id)
+    if not record.status.is_active:
+        timelapse.render_timelapse(manager, record, key_prefix="train")

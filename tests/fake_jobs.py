@@ -20,6 +20,7 @@ from ae_core.access import LAB_OWNER, Actor, ClassRules
 from ae_core.config import TrainConfig
 from ae_core.errors import QueueFull, RunNotFound
 from ae_core.store.records import DamagedRun, MetricRow, RunRecord, RunStatus, validate_run_id
+from ae_core.store.layout import RunFolder
 
 SNAPSHOT_KINDS = ("reconstruction", "latent")
 
@@ -33,6 +34,7 @@ class FakeJobManager:
         self.runs: dict[str, RunRecord] = {}
         self.metrics: dict[str, list[MetricRow]] = {}
         self.snapshots: dict[tuple[str, str], dict[str, Any]] = {}
+        self.history: dict[tuple[str, str], list[dict[str, Any]]] = {}  # time-lapse frames, oldest first
         self.model_files: dict[str, Path] = {}  # final models, as tests give them
         self.checkpoint_files: dict[str, Path] = {}  # the model of a run's last good epoch checkpoint
         self.damaged: dict[str, str] = {}  # runs the store cannot read: id -> reason, as add_damaged gives them
@@ -93,6 +95,11 @@ class FakeJobManager:
         self._record(run_id)
         return self.snapshots.get((run_id, kind))
 
+    def snapshot_history(self, run_id: str, kind: str) -> list[dict[str, Any]]:
+        self._enter("snapshot_history", run_id, kind)
+        self.latest_snapshot(run_id, kind)  # the same checks
+        return list(self.history.get((run_id, kind), []))
+
     def cancel(self, run_id: str, actor: Actor = LAB_OWNER) -> None:
         self._enter("cancel", run_id)
         record = self._record(run_id)
@@ -135,6 +142,14 @@ class FakeJobManager:
         self._enter("latest_model_path", run_id)
         self._record(run_id)
         return self.model_files.get(run_id) or self.checkpoint_files.get(run_id)
+
+    def projection_cache_path(self, run_id: str, method: str) -> Path:
+        self._enter("projection_cache_path", run_id, method)
+        self._record(run_id)
+        if self.home is None:
+            raise RunNotFound(f"no folder for run {run_id}")
+        (self.home / run_id).mkdir(exist_ok=True)  # a real run's folder exists from its submit
+        return RunFolder(self.home / run_id).projection_cache_path(method)
 
     def config_path(self, run_id: str) -> Path:
         self._enter("config_path", run_id)
@@ -233,8 +248,10 @@ class FakeJobManager:
                         progress=progress)
         if record.config.task == "classify":
             return  # classifiers send no snapshots
-        self.snapshots[(run_id, "reconstruction")] = _reconstruction(record.config, rng, epoch, step)
-        self.snapshots[(run_id, "latent")] = _latent(record.config, rng, epoch, step)
+        for kind, make in (("reconstruction", _reconstruction), ("latent", _latent)):
+            self.snapshots[(run_id, kind)] = make(record.config, rng, epoch, step)
+            # Like the store, every snapshot is also a time-lapse frame (not thinned: tests stay short).
+            self.history.setdefault((run_id, kind), []).append(self.snapshots[(run_id, kind)])
 
     def finish_classifier(self, run_id: str, accuracy: float, num_classes: int = 10, num_test: int = 1000) -> None:
         """Mark a classifier run FINISHED with a result shaped like the real trainer's."""
@@ -280,6 +297,8 @@ def _reconstruction(config: TrainConfig, rng: np.random.Generator, epoch: int, s
 
 def _latent(config: TrainConfig, rng: np.random.Generator, epoch: int, step: int, count: int = 200) -> dict[str, Any]:
     labels = np.arange(count) % 10
-    centres = rng.normal(size=(10, config.model.latent_dim)) * 4
-    codes = (centres[labels] + rng.normal(size=(count, config.model.latent_dim))).astype(np.float32)
+    # The same clusters in every snapshot, tighter as the run goes on (as a time-lapse shows them).
+    centres = np.random.default_rng(1).normal(size=(10, config.model.latent_dim)) * 4
+    spread = 3.0 / (1.0 + step / 10)
+    codes = (centres[labels] + spread * rng.normal(size=(count, config.model.latent_dim))).astype(np.float32)
     return {"epoch": epoch, "step": step, "indices": np.arange(count) * 3, "codes": codes, "labels": labels}

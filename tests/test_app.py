@@ -362,10 +362,11 @@ def test_opening_a_run_shows_its_curves_pictures_and_files(fake: FakeJobManager,
     training_run(fake)
     app = runs_page({"run_id": older})
     assert app.selectbox(key="runs_selected").value == older
-    assert set(charts(app)) == {"runs_loss_chart", "runs_latent_chart"}
+    assert set(charts(app)) == {"runs_loss_chart", "runs_latent_chart", "runs_timelapse_chart"}
     assert len(app.get("image")) == 1
     downloads = {button.proto.label: button.proto for button in app.get("download_button")}
-    assert set(downloads) == {"Model (.keras)", "config.json", "Run as .zip", "Keras script (.py)"}
+    assert set(downloads) == {"Model (.keras)", "config.json", "Run as .zip", "Keras script (.py)",
+                              "Download as GIF"}
     assert not downloads["Model (.keras)"].disabled
     assert [metric.value for metric in app.metric][4:7] == ["Finished", "2 / 10", "0.1000"]
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # so spawned workers can import fake_trainer
@@ -107,6 +108,12 @@ def test_submit_then_finish(make_manager: Callable[..., JobManager]) -> None:
     assert reconstruction["epoch"] == 2 and reconstruction["inputs"] is None
     assert reconstruction["originals"].shape == (16, 28, 28, 1)
     assert manager.latest_snapshot(run_id, "latent")["codes"].shape == (32, 3)
+    # The run left a time-lapse: one frame of each kind per epoch, in order, the originals read back.
+    latent_frames = manager.snapshot_history(run_id, "latent")
+    assert [frame["step"] for frame in latent_frames] == [4, 8] and latent_frames[0]["codes"].dtype == np.float16
+    reconstruction_frames = manager.snapshot_history(run_id, "reconstruction")
+    assert [frame["epoch"] for frame in reconstruction_frames] == [1, 2]
+    assert reconstruction_frames[0]["originals"].shape == (16, 28, 28, 1)
     assert json.loads(manager.config_path(run_id).read_text())["seed"] == 0
     assert manager.model_path(run_id) is None  # the fake trainer has no model to save
     assert manager.list_runs()[0].run_id == run_id
@@ -321,6 +328,10 @@ def test_restart_keeps_history_and_resume_continues(make_manager: Callable[..., 
     wait_for(lambda: second.metrics_since(long_run, last_seq), "the resumed run's first loss point")
     resumed = second.metrics_since(long_run, last_seq)
     assert resumed[0].step == checkpoint_epoch * 4 + 1  # it continued from the checkpoint, not from scratch
+    # Its time-lapse goes on too, without the frames past the checkpoint twice.
+    wait_for(lambda: second.get_run(long_run).progress.get("epoch", 0) >= checkpoint_epoch + 2, "two more epochs")
+    steps = [frame["step"] for frame in second.snapshot_history(long_run, "latent")]
+    assert steps == sorted(set(steps)) and steps[0] == 4 and steps[-1] > checkpoint_epoch * 4
     second.cancel(long_run)
     assert wait_status(second, long_run, RunStatus.CANCELLED) == RunStatus.CANCELLED
 

@@ -145,7 +145,11 @@ def test_snapshots_are_replaced_atomically_and_read_back(store: RunStore, caplog
     assert snapshot is not None and snapshot["epoch"] == 2 and snapshot["inputs"] is None and "type" not in snapshot
     np.testing.assert_array_equal(snapshot["reconstructions"], images + 2)
     assert snapshot["reconstructions"].dtype == np.uint8
-    assert sorted(p.name for p in store.folder(run_id).path.iterdir()) == [CONFIG_FILENAME, "reconstruction.npz"]
+    assert sorted(p.name for p in store.folder(run_id).path.iterdir()) == [CONFIG_FILENAME, "history",
+                                                                           "reconstruction.npz"]
+    # Each snapshot is also a time-lapse frame (tests/test_history.py); no temporary file is left behind.
+    assert sorted(p.name for p in store.folder(run_id).history_dir("reconstruction").iterdir()) == [
+        "000000.npz", "000001.npz"]
     store.folder(run_id).snapshot_path("latent").write_bytes(b"PK\x03\x04 garbage")
     with caplog.at_level(logging.WARNING):
         assert store.read_snapshot(run_id, "latent") is None

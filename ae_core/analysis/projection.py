@@ -11,6 +11,7 @@ move when the model's codes really move.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -132,3 +133,49 @@ def align(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
     norm = float((a**2).sum())
     scale = float(singular.sum()) / norm if norm > 0 else 1.0
     return scale * a @ rotation + reference_mean
+
+
+def project_frames(frames: Sequence[np.ndarray], method: str, *, seed: int = 0,
+                   on_frame: Callable[[int], None] | None = None) -> np.ndarray:
+    """Project the codes of every frame of a time-lapse, each frame aligned to the one before.
+
+    Args:
+        frames: the codes of each frame, oldest first, each shaped (n, latent_dim) with the
+            same n (the same images, in the same order).
+        method: one of ``METHODS``.
+        seed: seed for t-SNE and UMAP (the same for every frame, so only the codes differ).
+        on_frame: called with the number of frames done after each one (a progress report).
+
+    Returns:
+        float32 array shaped (number of frames, n, 2).
+
+    Raises:
+        ValueError: for no frames, frames of different sizes, or what ``project`` refuses.
+    """
+    if not len(frames):
+        raise ValueError("frames must hold at least one frame of codes; got none")
+    sizes = {np.shape(codes)[0] for codes in frames}
+    if len(sizes) != 1:
+        raise ValueError(f"frames must all hold the same number of codes; got {sorted(sizes)}")
+    points: list[np.ndarray] = []
+    for done, codes in enumerate(frames, start=1):
+        frame = project(codes, method, points[-1] if points else None, seed=seed)
+        if points and method != "raw":  # raw codes are drawn as they are
+            frame = _same_spread(frame, points[-1])
+        points.append(frame)
+        if on_frame is not None:
+            on_frame(done)
+    return np.stack(points)
+
+
+def _same_spread(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``points`` scaled about their centre to the spread of ``reference``.
+
+    Procrustes picks the scale that best matches the previous frame, which shrinks a frame
+    that barely resembles it (the first seconds of training): chained over a hundred frames
+    the map would shrink to a dot. A time-lapse keeps one size and shows the shape change.
+    """
+    centre = points.mean(axis=0)
+    spread = float(np.sqrt(((points - centre) ** 2).sum(axis=1).mean()))
+    wanted = float(np.sqrt(((reference - reference.mean(axis=0)) ** 2).sum(axis=1).mean()))
+    return (centre + (points - centre) * (wanted / spread if spread > 0 else 1.0)).astype(np.float32)

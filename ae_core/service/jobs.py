@@ -165,6 +165,14 @@ class JobManager:
         """The latest ``"reconstruction"`` or ``"latent"`` snapshot (the event's fields), or None."""
         return self.store.read_snapshot(run_id, kind)
 
+    def snapshot_history(self, run_id: str, kind: str) -> list[dict[str, Any]]:
+        """The run's time-lapse: its kept ``"reconstruction"`` or ``"latent"`` frames, oldest first.
+
+        Raises:
+            RunNotFound: for an unknown run.
+        """
+        return self.store.read_history(run_id, kind)
+
     def cancel(self, run_id: str, actor: Actor = LAB_OWNER) -> None:
         """Cancel a queued run at once, or stop a running one (at its next batch,
         or by killing its worker after ``cancel_grace_seconds``).
@@ -262,6 +270,10 @@ class JobManager:
     def config_path(self, run_id: str) -> Path:
         """The run's ``config.json``. Raises RunNotFound."""
         return self._folder(run_id).config_path
+
+    def projection_cache_path(self, run_id: str, method: str) -> Path:
+        """Where the run's time-lapse projected with ``method`` is cached (it may not exist). Raises RunNotFound."""
+        return self._folder(run_id).projection_cache_path(method)
 
     def _folder(self, run_id: str) -> RunFolder:
         if not self.store.exists(run_id):

@@ -99,6 +99,8 @@ class StoreSink:
         progress.update(epoch=initial_epoch, step=initial_epoch * int(event.get("steps_per_epoch", 0)))
         # A fresh run has nothing to supersede, so it gets no marker (one quick read says so).
         resumed = initial_epoch > 0 or (self.store.exists(run_id) and bool(self.store.metrics_since(run_id)))
+        if resumed and self.store.exists(run_id):
+            self.store.drop_history_after(run_id, progress["step"])
         marker = {"kind": RESUME_KIND, "key": "epoch", "value": float(initial_epoch), "epoch": initial_epoch,
                   "step": progress["step"], "time": float(event.get("time", 0.0))}
         self.store.append_metrics(run_id, [marker] if resumed else [], progress=progress)

@@ -50,12 +50,13 @@ def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     _write_atomic(path, lambda handle: handle.write(text), ".tmp")
 
 
-def write_npz_atomic(path: Path, values: Mapping[str, Any]) -> None:
+def write_npz_atomic(path: Path, values: Mapping[str, Any], *, compress: bool = False) -> None:
     """Write a snapshot dict to ``path`` (an ``.npz``) atomically.
 
     Numbers and arrays are kept; None values are remembered as such; the event
     ``type`` and values that are not plain arrays (which would need pickle)
-    are left out.
+    are left out. ``compress`` deflates the arrays (for files kept long, such as
+    time-lapse frames; the latest snapshot is rewritten too often to pay for it).
     """
     arrays: dict[str, np.ndarray] = {}
     none_keys = []
@@ -71,7 +72,8 @@ def write_npz_atomic(path: Path, values: Mapping[str, Any]) -> None:
             continue
         arrays[key] = array
     arrays[_NONE_KEYS] = np.asarray(none_keys, dtype=str)
-    _write_atomic(path, lambda handle: np.savez(handle, **arrays), ".tmp.npz")
+    save = np.savez_compressed if compress else np.savez
+    _write_atomic(path, lambda handle: save(handle, **arrays), ".tmp.npz")
 
 
 def read_npz(path: Path) -> dict[str, Any] | None:

@@ -13,6 +13,9 @@ is one line here, and a worker on another machine needs only the folder it was g
     checkpoint/checkpoint.json    {"epoch": N}: how far that checkpoint got
     tensorboard/<name>/      TensorBoard event files and the Embedding Projector's files,
                              in a folder named after the run's setup (``ae_core.export.tensorboard``)
+    history/<kind>/000042.npz     the time-lapse: at most MAX_HISTORY_FRAMES snapshots of each
+                                  kind, thinned evenly (``ae_core.store.history``)
+    history/projection-<method>.npz   every latent frame projected with t-SNE or UMAP, cached
 
 Files are written under a temporary name beside their target and renamed over it, so a
 process killed mid-write leaves that temporary file behind (``is_partial`` knows them all).
@@ -43,6 +46,11 @@ PROJECTOR_CONFIG_FILENAME = "projector_config.pbtxt"
 PROJECTOR_TENSORS_FILENAME = "latent_codes.tsv"
 PROJECTOR_METADATA_FILENAME = "metadata.tsv"
 PROJECTOR_SPRITE_FILENAME = "sprite.png"
+HISTORY_DIRNAME = "history"
+# A time-lapse frame's name is its ordinal (the how-manieth snapshot of its kind) in six digits.
+HISTORY_FRAME_PATTERN = r"(\d{6})\.npz"
+HISTORY_FRAME_FORMAT = "{ordinal:06d}.npz"
+PROJECTION_CACHE_FORMAT = "projection-{method}.npz"
 # Files are written beside their target under this prefix, then renamed over it.
 PARTIAL_PREFIX = "partial-"
 # ae_core.models.save_autoencoder writes ".<stem>.partial.keras" beside its target, and
@@ -157,12 +165,27 @@ class RunFolder:
         check_choice("kind", kind, SNAPSHOT_KINDS)
         return self.path / f"{kind}.npz"
 
+    def history_dir(self, kind: str) -> Path:
+        """The folder of the time-lapse frames of ``kind`` (``"reconstruction"`` or ``"latent"``).
+
+        Raises:
+            ValueError: for another kind.
+        """
+        check_choice("kind", kind, SNAPSHOT_KINDS)
+        return self.path / HISTORY_DIRNAME / kind
+
+    def projection_cache_path(self, method: str) -> Path:
+        """Where every latent frame of the time-lapse, projected with ``method``, is cached."""
+        return self.path / HISTORY_DIRNAME / PROJECTION_CACHE_FORMAT.format(method=method)
+
     def remove_partials(self) -> list[Path]:
-        """Delete the leftovers of killed saves in the folder and its checkpoint (see ``remove_partials``).
+        """Delete the leftovers of killed saves in the folder, its checkpoint and its history (see ``remove_partials``).
 
         Call it only while no process trains this run (for example before a worker starts it).
 
         Returns:
             The paths removed.
         """
-        return remove_partials(self.path) + remove_partials(self.checkpoint.directory)
+        history = [self.path / HISTORY_DIRNAME] + [self.history_dir(kind) for kind in SNAPSHOT_KINDS]
+        return remove_partials(self.path) + remove_partials(self.checkpoint.directory) + [
+            path for directory in history for path in remove_partials(directory)]

@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ae_core.store import artifacts, removal, rows
+from ae_core.store.history import SHARED_RECONSTRUCTION_KEYS, SnapshotHistory
 from ae_core.checks import check_int
 from ae_core.config import MAX_CONFIG_JSON_BYTES, TrainConfig
 from ae_core.errors import QueueFull, RunNotFound
-from ae_core.store.layout import CONFIG_FILENAME, RunFolder
+from ae_core.store.layout import CONFIG_FILENAME, SNAPSHOT_KINDS, RunFolder
 from ae_core.store.lifecycle import RunLifecycle, fair_order
 from ae_core.store.rebuild import rebuild_index
 from ae_core.store.records import DamagedRun, MetricRow, RunRecord, RunStatus, validate_run_id, without_superseded
@@ -282,11 +283,43 @@ class RunStore:
 
     # -- snapshots ---------------------------------------------------------
     def write_snapshot(self, run_id: str, kind: str, snapshot: Mapping[str, Any]) -> None:
-        """Replace the run's latest snapshot of ``kind`` atomically."""
-        path = self.folder(run_id).snapshot_path(kind)
+        """Replace the run's latest snapshot of ``kind`` atomically, and add it to the run's time-lapse."""
+        folder = self.folder(run_id)
+        path = folder.snapshot_path(kind)
         if not path.parent.is_dir():  # a deleted run: do not recreate its folder
             return
         artifacts.write_npz_atomic(path, snapshot)
+        try:
+            SnapshotHistory(folder.history_dir(kind)).append(kind, snapshot)
+        except OSError as error:  # the time-lapse is a bonus: a full disk must not stop the run
+            logger.warning("Run %s: could not keep a %s frame for the time-lapse (%s)", run_id, kind, error)
+
+    def read_history(self, run_id: str, kind: str) -> list[dict[str, Any]]:
+        """The run's time-lapse frames of ``kind``, oldest first (damaged ones skipped).
+
+        Reconstruction frames get back the originals they leave out, from the latest
+        snapshot; without one they cannot be drawn, and none is returned.
+
+        Raises:
+            RunNotFound: for an unknown run.
+        """
+        self._row(run_id)
+        folder = self.folder(run_id)
+        frames = SnapshotHistory(folder.history_dir(kind)).frames()
+        if kind != "reconstruction" or not frames:
+            return frames
+        latest = artifacts.read_npz(folder.snapshot_path(kind))
+        if latest is None:
+            return []
+        for frame in frames:
+            frame.update({key: latest.get(key) for key in SHARED_RECONSTRUCTION_KEYS})
+        return frames
+
+    def drop_history_after(self, run_id: str, step: int) -> None:
+        """Forget the time-lapse frames past global step ``step``: a run resumed there trains them again."""
+        folder = self.folder(run_id)
+        for kind in SNAPSHOT_KINDS:
+            SnapshotHistory(folder.history_dir(kind)).drop_after(step)
 
     def read_snapshot(self, run_id: str, kind: str) -> dict[str, Any] | None:
         """The latest snapshot of ``kind`` as a dict, or None if there is none yet."""
