@@ -1,0 +1,164 @@
+"""What a lesson's reveal measures: the fixed vocabulary of reveal kinds, and their arithmetic.
+
+A lesson file names one reveal kind per step (``reveal = "latent_sweep"``). Each kind says
+what the student predicts (one of its ``answers``, or a number on a slider when it has
+none), which runs it needs (``check_runs``), and how the runs' results become the measured
+answer (the functions below). ``lesson_views`` draws each kind; this module imports no
+streamlit, so the loader and the tests use it directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ae_core.config import TrainConfig
+
+# The decoded prior samples and the map's occupancy grid: small, so a reveal takes well under a second.
+PRIOR_SAMPLES = 64
+GAP_GRID = 10
+WORST_COUNT = 12
+
+
+def _sweep_runs(configs: Sequence[TrainConfig]) -> str | None:
+    sizes = [config.model.latent_dim for config in configs]
+    if len(sizes) < 3 or len(set(sizes)) != len(sizes):
+        return "at least 3 runs with different latent_dim values"
+    return None
+
+
+def _plain_and_variational(configs: Sequence[TrainConfig]) -> str | None:
+    kinds = sorted(config.model.is_variational for config in configs)
+    if kinds != [False, True] or any(config.model.latent_dim != 2 for config in configs):
+        return "2 runs with latent_dim 2: one plain autoencoder and one VAE (arch 'vae' or 'conv_vae')"
+    return None
+
+
+def _one_noisy_run(configs: Sequence[TrainConfig]) -> str | None:
+    if len(configs) != 1 or configs[0].model.noise == "none":
+        return "1 run with noise 'gaussian' or 'masking'"
+    return None
+
+
+def _one_held_out_run(configs: Sequence[TrainConfig]) -> str | None:
+    if len(configs) != 1 or configs[0].exclude_class is None:
+        return "1 run with exclude_class set (the class it never sees)"
+    return None
+
+
+def _one_run(configs: Sequence[TrainConfig]) -> str | None:
+    return None if len(configs) == 1 else "exactly 1 run"
+
+
+@dataclass(frozen=True)
+class RevealKind:
+    """One kind of reveal: what is predicted, and which runs it needs.
+
+    ``answers`` are the ids a choice step's ``choices`` must name, one each; a kind
+    without answers measures a number, which the student predicts with a slider.
+    ``check_runs`` returns what the step's runs should be, or None when they fit.
+    """
+
+    name: str
+    what: str
+    answers: tuple[str, ...]
+    check_runs: Callable[[Sequence[TrainConfig]], str | None]
+
+    @property
+    def is_numeric(self) -> bool:
+        return not self.answers
+
+
+REVEAL_KINDS = {kind.name: kind for kind in (
+    RevealKind("latent_sweep", "test MSE against latent size, reconstructions side by side",
+               ("early", "late"), _sweep_runs),
+    RevealKind("two_maps", "a plain autoencoder's 2-D latent map beside a VAE's", ("plain", "variational"),
+               _plain_and_variational),
+    RevealKind("denoise", "noisy inputs, clean targets and reconstructions; the share of the noise removed (%)",
+               (), _one_noisy_run),
+    RevealKind("generate", "a VAE's decoded plane and prior samples beside a plain autoencoder's",
+               ("plain", "variational"), _plain_and_variational),
+    RevealKind("anomaly", "the worst reconstructions and the error by class, for a held-out class; how many of "
+               f"the {WORST_COUNT} worst are the held-out class", (), _one_held_out_run),
+    RevealKind("probe", "logistic regression on the pixels against the codes", ("pixels", "codes"), _one_run),
+)}
+
+
+def sweep_answer(latent_sizes: Sequence[int], test_mse: Sequence[float]) -> str:
+    """Where a latent-size sweep loses most of its error: ``"early"`` between its two smallest sizes, else ``"late"``.
+
+    Raises:
+        ValueError: for fewer than 3 sizes or lists of different lengths.
+    """
+    if len(latent_sizes) < 3 or len(latent_sizes) != len(test_mse):
+        raise ValueError("a sweep needs at least 3 latent sizes, each with its test MSE")
+    order = np.argsort(latent_sizes)
+    errors = np.asarray(test_mse, dtype=float)[order]
+    drops = errors[:-1] - errors[1:]
+    return "early" if int(np.argmax(drops)) == 0 else "late"
+
+
+def empty_share(codes: np.ndarray, cells: int = GAP_GRID) -> float:
+    """The share of a ``cells`` x ``cells`` grid over the codes' 1st-99th percentile box that no code falls in.
+
+    A map with big gaps between its clusters leaves many cells empty; one that fills its
+    plane evenly leaves few.
+    """
+    codes = np.asarray(codes, dtype=float)
+    low, high = np.percentile(codes, 1, axis=0), np.percentile(codes, 99, axis=0)
+    scaled = (codes - low) / np.maximum(high - low, 1e-9)
+    inside = np.all((scaled >= 0) & (scaled <= 1), axis=1)
+    cell = np.minimum((scaled[inside] * cells).astype(int), cells - 1)
+    occupied = len({(int(x), int(y)) for x, y in cell})
+    return 1.0 - occupied / cells**2
+
+
+def gappier(plain_codes: np.ndarray, variational_codes: np.ndarray) -> str:
+    """Which map leaves more of its plane empty: ``"plain"`` or ``"variational"`` (a tie counts as plain)."""
+    return "plain" if empty_share(plain_codes) >= empty_share(variational_codes) else "variational"
+
+
+def noise_removed(originals: np.ndarray, inputs: np.ndarray, reconstructions: np.ndarray) -> float:
+    """The percentage of the noisy input's squared error (against the clean image) the model removed.
+
+    100 means the reconstructions are the clean images; 0 means they are as far off as the
+    noisy inputs; below 0, further. Images are uint8 arrays of one shape.
+
+    Raises:
+        ValueError: when the noisy inputs equal the clean images (there is no noise to remove).
+    """
+    clean = np.asarray(originals, dtype=float) / 255.0
+    noisy_error = np.mean((np.asarray(inputs, dtype=float) / 255.0 - clean) ** 2)
+    if noisy_error == 0:
+        raise ValueError("inputs must be noisy: they equal the clean images")
+    error = np.mean((np.asarray(reconstructions, dtype=float) / 255.0 - clean) ** 2)
+    return float(100.0 * (1.0 - error / noisy_error))
+
+
+def nearest_distance(samples: np.ndarray, references: np.ndarray) -> float:
+    """The mean over ``samples`` of the mean squared pixel distance to the closest reference image.
+
+    Low: the samples look like real images; high: they look like nothing in the data.
+    """
+    flat_samples = np.asarray(samples, dtype=np.float32).reshape(len(samples), -1) / 255.0
+    flat_refs = np.asarray(references, dtype=np.float32).reshape(len(references), -1) / 255.0
+    squared = (np.sum(flat_samples**2, axis=1)[:, None] - 2.0 * flat_samples @ flat_refs.T
+               + np.sum(flat_refs**2, axis=1)[None, :])
+    return float(np.mean(np.maximum(squared.min(axis=1), 0.0)) / flat_samples.shape[1])
+
+
+def more_digit_like(plain_distance: float, variational_distance: float) -> str:
+    """Whose decoded prior samples lie closer to real images: ``"plain"`` or ``"variational"``."""
+    return "plain" if plain_distance < variational_distance else "variational"
+
+
+def held_out_among_worst(worst_labels: Sequence[int], held_out: int) -> int:
+    """How many of the worst-reconstructed images are of the held-out class."""
+    return int(np.sum(np.asarray(worst_labels) == held_out))
+
+
+def probe_winner(pixel_accuracy: float, code_accuracy: float) -> str:
+    """``"codes"`` when the codes' probe scores strictly higher than the pixels', else ``"pixels"``."""
+    return "codes" if code_accuracy > pixel_accuracy else "pixels"
