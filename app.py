@@ -58,13 +58,14 @@ train_page = st.Page("app_pages/train.py", title="Train", icon=":material/model_
                      default=True)
 train_alias = st.Page(lambda: st.switch_page(train_page, query_params=st.query_params.to_dict()), title="Train",
                       url_path="train", visibility="hidden")
+lessons_page = st.Page("app_pages/lessons.py", title="Lessons", icon=":material/quiz:", url_path="lessons")
 runs_page = st.Page("app_pages/runs.py", title="Runs", icon=":material/history:", url_path="runs")
 explore_page = st.Page("app_pages/explore.py", title="Explore", icon=":material/travel_explore:", url_path="explore")
 compare_page = st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare")
 classify_page = st.Page("app_pages/classify.py", title="Classify", icon=":material/category:", url_path="classify")
-pages = [train_page, runs_page, explore_page, compare_page, classify_page, train_alias]
+pages = [train_page, lessons_page, runs_page, explore_page, compare_page, classify_page, train_alias]
 if is_class():  # a single-user lab has no teacher, and says nothing of one
-    pages.insert(5, st.Page("app_pages/teacher.py", title="Teacher", icon=":material/school:", url_path="teacher"))
+    pages.insert(6, st.Page("app_pages/teacher.py", title="Teacher", icon=":material/school:", url_path="teacher"))
 remember_browser()  # which student this browser is, kept across reloads (a class only)
 st.navigation(pages, position="top").run()
 # Plotly's script (3 MB) loads with the first chart a page draws, which on a fresh page kept

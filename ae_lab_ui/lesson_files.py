@@ -79,6 +79,10 @@ class Step:
         """The explanation for the measured ``answer`` (a choice id; None for a slider)."""
         return self.explain.get(answer or "", self.explain.get("", ""))
 
+    def is_ready(self, finished: bool, epochs_done: int) -> bool:
+        """Whether a run of this step (``finished`` or not, with ``epochs_done``) has enough to reveal."""
+        return finished or (self.ready_epochs is not None and epochs_done >= self.ready_epochs)
+
     def is_right(self, prediction: str, measured: str | float) -> bool:
         """Whether the committed ``prediction`` (as the URL holds it) matches what was measured."""
         if self.slider is None:
@@ -202,6 +206,9 @@ def _step(where: str, index: int, step: Any, dataset: str) -> Step:
     most = min(config.num_epochs for config in configs)
     if ready != READY_FINISHED and (isinstance(ready, bool) or not isinstance(ready, int) or not 1 <= ready <= most):
         _fail(where, f"{name}.ready", f"{READY_FINISHED!r} or a number of epochs from 1 to {most}", ready)
+    if ready != READY_FINISHED and kind.needs_finished:
+        _fail(where, f"{name}.ready", f"{READY_FINISHED!r} for reveal {reveal!r} (it reads the final test results)",
+              ready)
     return Step(question, reveal, configs, choices, slider, None if ready == READY_FINISHED else ready,
                 _explain(where, name, step.get("explain"), kind))
 

@@ -59,12 +59,14 @@ class RevealKind:
     ``answers`` are the ids a choice step's ``choices`` must name, one each; a kind
     without answers measures a number, which the student predicts with a slider.
     ``check_runs`` returns what the step's runs should be, or None when they fit.
+    ``needs_finished``: the reveal reads the runs' final results, so it waits for the end.
     """
 
     name: str
     what: str
     answers: tuple[str, ...]
     check_runs: Callable[[Sequence[TrainConfig]], str | None]
+    needs_finished: bool = False
 
     @property
     def is_numeric(self) -> bool:
@@ -73,7 +75,7 @@ class RevealKind:
 
 REVEAL_KINDS = {kind.name: kind for kind in (
     RevealKind("latent_sweep", "test MSE against latent size, reconstructions side by side",
-               ("early", "late"), _sweep_runs),
+               ("early", "late"), _sweep_runs, needs_finished=True),
     RevealKind("two_maps", "a plain autoencoder's 2-D latent map beside a VAE's", ("plain", "variational"),
                _plain_and_variational),
     RevealKind("denoise", "noisy inputs, clean targets and reconstructions; the share of the noise removed (%)",
@@ -115,9 +117,9 @@ def empty_share(codes: np.ndarray, cells: int = GAP_GRID) -> float:
     return 1.0 - occupied / cells**2
 
 
-def gappier(plain_codes: np.ndarray, variational_codes: np.ndarray) -> str:
-    """Which map leaves more of its plane empty: ``"plain"`` or ``"variational"`` (a tie counts as plain)."""
-    return "plain" if empty_share(plain_codes) >= empty_share(variational_codes) else "variational"
+def gappier(plain_share: float, variational_share: float) -> str:
+    """Which map leaves more of its plane empty (``empty_share``): ``"plain"`` or ``"variational"`` (a tie: plain)."""
+    return "plain" if plain_share >= variational_share else "variational"
 
 
 def noise_removed(originals: np.ndarray, inputs: np.ndarray, reconstructions: np.ndarray) -> float:
