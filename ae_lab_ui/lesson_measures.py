@@ -89,7 +89,10 @@ REVEAL_KINDS = {kind.name: kind for kind in (
 
 
 def sweep_answer(latent_sizes: Sequence[int], test_mse: Sequence[float]) -> str:
-    """Where a latent-size sweep loses most of its error: ``"early"`` between its two smallest sizes, else ``"late"``.
+    """Where each added code number buys most: ``"early"`` between the two smallest sizes, else ``"late"``.
+
+    The test MSE drop of each step up in size, divided by the numbers it adds: a curve
+    that bends early gains most per number at the start.
 
     Raises:
         ValueError: for fewer than 3 sizes or lists of different lengths.
@@ -97,9 +100,9 @@ def sweep_answer(latent_sizes: Sequence[int], test_mse: Sequence[float]) -> str:
     if len(latent_sizes) < 3 or len(latent_sizes) != len(test_mse):
         raise ValueError("a sweep needs at least 3 latent sizes, each with its test MSE")
     order = np.argsort(latent_sizes)
-    errors = np.asarray(test_mse, dtype=float)[order]
-    drops = errors[:-1] - errors[1:]
-    return "early" if int(np.argmax(drops)) == 0 else "late"
+    sizes, errors = np.asarray(latent_sizes, dtype=float)[order], np.asarray(test_mse, dtype=float)[order]
+    per_number = (errors[:-1] - errors[1:]) / (sizes[1:] - sizes[:-1])
+    return "early" if int(np.argmax(per_number)) == 0 else "late"
 
 
 def empty_share(codes: np.ndarray, cells: int = GAP_GRID) -> float:
