@@ -91,16 +91,17 @@ def _two_maps(manager: JobService, records: Sequence[RunRecord], key_prefix: str
     for column, record in zip(st.columns(2), _by_kind(records), strict=True):
         snapshot = _snapshot(manager, record, "latent")
         name = "variational" if record.config.model.is_variational else "plain"
-        shares[name] = lesson_measures.empty_share(snapshot["codes"])
+        shares[name] = lesson_measures.share_near_centre(snapshot["codes"])
         with column:
             class_names = DATASETS[record.config.dataset].class_names
             views.plot(figures.latent_figure(np.asarray(snapshot["codes"]), snapshot["labels"], snapshot["indices"],
                                              class_names, run_id=record.run_id,
                                              method_title=form.ARCH_TITLES[record.config.model.arch]),
                        key=f"{key_prefix}_map_{name}")
-    answer = lesson_measures.gappier(shares["plain"], shares["variational"])
-    return Outcome(answer, f"Empty cells of a {lesson_measures.GAP_GRID}×{lesson_measures.GAP_GRID} grid over each map: "
-                           f"plain {shares['plain']:.0%}, VAE {shares['variational']:.0%}.")
+    answer = lesson_measures.more_central(shares["plain"], shares["variational"])
+    return Outcome(answer, f"Codes within {lesson_measures.CENTRE_RADIUS:g} of the centre (0, 0), of the "
+                           f"{len(snapshot['codes'])} drawn on each map: plain {shares['plain']:.0%}, "
+                           f"VAE {shares['variational']:.0%}.")
 
 
 def _denoise(manager: JobService, records: Sequence[RunRecord], key_prefix: str) -> Outcome:

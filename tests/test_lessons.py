@@ -134,10 +134,10 @@ def test_the_reveal_arithmetic() -> None:
     assert lesson_measures.sweep_answer([2, 8, 32], [0.06, 0.04, 0.02]) == "early"
     assert lesson_measures.sweep_answer([2, 8, 32], [0.06, 0.058, 0.01]) == "late"
     rng = np.random.default_rng(0)
-    even = rng.uniform(size=(2000, 2))
-    clumps = np.concatenate([rng.normal(centre, 0.01, size=(500, 2)) for centre in ((0, 0), (1, 1), (0, 1), (1, 0))])
-    assert lesson_measures.empty_share(even) < 0.05 < 0.5 < lesson_measures.empty_share(clumps)
-    assert lesson_measures.gappier(0.6, 0.1) == "plain" and lesson_measures.gappier(0.1, 0.6) == "variational"
+    near = rng.normal(size=(1000, 2))
+    assert lesson_measures.share_near_centre(near) > 0.95 > 0.05 > lesson_measures.share_near_centre(near + 10)
+    assert lesson_measures.more_central(0.2, 0.9) == "variational"
+    assert lesson_measures.more_central(0.9, 0.2) == "plain"
     clean = np.full((4, 28, 28, 1), 200, np.uint8)
     noisy = np.zeros_like(clean)
     assert lesson_measures.noise_removed(clean, noisy, clean) == pytest.approx(100.0)
