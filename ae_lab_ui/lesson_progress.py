@@ -1,6 +1,6 @@
 """Where a student is in a lesson, read from and written to the URL, so a reload keeps it.
 
-``/lessons?lesson=compression&step=1&predict=early&runs=<id>,<id>,<id>`` is step 1 of the
+``/lessons?lesson=compression&step=1&predict=early&runs=<id>-<id>-<id>`` is step 1 of the
 lesson ``compression`` (1-based, as a person counts), with the prediction ``early``
 committed and the step's runs started. Everything in a URL is checked before use; a part
 that does not fit is dropped with a message, keeping the parts before it. This module
@@ -16,6 +16,8 @@ from ae_core.store import validate_run_id
 from ae_lab_ui.lesson_files import Lesson, Step
 
 PARAMS = ("lesson", "step", "predict", "runs")
+# Between run ids in ``runs``: a character URLs leave as it is (a comma would show as %2C).
+RUN_SEPARATOR = "-"
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class Progress:
         if self.prediction is not None:
             values["predict"] = self.prediction
         if self.run_ids:
-            values["runs"] = ",".join(self.run_ids)
+            values["runs"] = RUN_SEPARATOR.join(self.run_ids)
         return values
 
 
@@ -90,7 +92,7 @@ def read(params: Mapping[str, str], lessons: Mapping[str, Lesson]) -> Progress |
     except ValueError as error:
         return Progress(lesson, progress.step_number, problems=(f"{error}. Make your prediction again.",))
     progress = Progress(lesson, progress.step_number, prediction)
-    run_ids = tuple(part for part in params.get("runs", "").split(",") if part)
+    run_ids = tuple(part for part in params.get("runs", "").split(RUN_SEPARATOR) if part)
     if not run_ids:
         return progress
     try:

@@ -46,7 +46,7 @@ def train(progress: Progress) -> None:
     except Exception as error:  # noqa: BLE001 - shown in plain words by show_kept_errors
         keep_error(PAGE, "start the step's runs", error)
         return
-    go_to({**progress.params(), "runs": ",".join(run_ids)})
+    go_to({**progress.params(), "runs": lesson_progress.RUN_SEPARATOR.join(run_ids)})
 
 
 def shown_prediction(progress: Progress, prediction: str) -> str:
@@ -70,25 +70,26 @@ def catalogue_page(lessons: dict, problems: list[str]) -> None:
 
 
 def prediction_form(progress: Progress) -> None:
-    """The prediction widget, live until committed, then showing the committed value, disabled."""
+    """The prediction widget and its Commit button; once committed, the prediction in one line and Train."""
     step, committed = progress.step, progress.prediction
+    if committed is not None:
+        st.markdown(f"**Your prediction:** {shown_prediction(progress, committed)}")
+        if not progress.run_ids:
+            st.button("Train", key="lessons_train", type="primary", icon=":material/model_training:", on_click=train,
+                      args=(progress,), help="Train the step's prepared runs; the answer comes when they are done.")
+        return
     if step.choices is not None:
-        options = list(step.choices)
-        st.radio("Your prediction", options, format_func=step.choices.get, key=CHOICE_KEY,
-                 index=options.index(committed) if committed else None, disabled=committed is not None)
-        chosen = committed or st.session_state.get(CHOICE_KEY)
+        st.radio("Your prediction", list(step.choices), format_func=step.choices.get, key=CHOICE_KEY, index=None)
+        chosen = st.session_state.get(CHOICE_KEY)
     else:
         slider = step.slider
-        st.slider(f"Your prediction ({slider.unit})" if slider.unit else "Your prediction", slider.low, slider.high,
-                  float(committed) if committed else (slider.low + slider.high) / 2, slider.step, key=SLIDER_KEY,
-                  disabled=committed is not None)
-        chosen = committed or st.session_state.get(SLIDER_KEY)
-    left, right = st.columns(2)
-    left.button("Commit my prediction", key="lessons_commit", icon=":material/lock:", on_click=commit,
-                args=(progress,), disabled=committed is not None or chosen is None, width="stretch")
-    right.button("Train", key="lessons_train", type="primary", icon=":material/model_training:", on_click=train,
-                 args=(progress,), disabled=committed is None or bool(progress.run_ids), width="stretch",
-                 help=None if committed else "Commit your prediction first.")
+        chosen = st.slider(f"Your prediction ({slider.unit})" if slider.unit else "Your prediction", slider.low,
+                           slider.high, (slider.low + slider.high) / 2, slider.step, key=SLIDER_KEY)
+    with st.container(horizontal=True):
+        st.button("Commit my prediction", key="lessons_commit", icon=":material/lock:", on_click=commit,
+                  args=(progress,), disabled=chosen is None)
+        st.button("Train", key="lessons_train", type="primary", icon=":material/model_training:", disabled=True,
+                  help="Commit your prediction first.")
 
 
 def ready(progress: Progress, records: list[RunRecord]) -> bool:
@@ -109,26 +110,28 @@ def live_runs(progress: Progress) -> None:
 
 
 def reveal(progress: Progress, records: list[RunRecord]) -> None:
+    """The measured answer beside the prediction, the explanation, then the figures it was measured from."""
     step = progress.step
     with st.container(key="lessons_reveal", border=True):
-        st.subheader("The answer")
+        verdict = st.container()  # filled once the figures below have measured the answer
         try:
             outcome = lesson_views.REVEALS[step.reveal](manager, records, "lessons_reveal")
         except Exception as error:  # noqa: BLE001 - in plain words, with a way to go on
-            show_error(error, what="measure the result")
+            with verdict:
+                show_error(error, what="measure the result")
             return
-        right = step.is_right(progress.prediction, outcome.measured)
-        measured = shown_prediction(progress, outcome.measured) if step.choices is not None \
-            else f"{outcome.measured:g}{step.slider.unit}"
-        left, middle = st.columns(2)
+    measured = shown_prediction(progress, outcome.measured) if step.choices is not None \
+        else f"{outcome.measured:g}{step.slider.unit}"
+    with verdict:
+        left, middle, right = st.columns([2, 2, 3], vertical_alignment="center")
         left.metric("You predicted", shown_prediction(progress, progress.prediction), border=True)
         middle.metric("Measured", measured, border=True)
-        if right:
-            st.success("You were right.", icon=":material/check_circle:")
+        if step.is_right(progress.prediction, outcome.measured):
+            right.success("You were right.", icon=":material/check_circle:")
         else:
             tolerance = f" (within {step.slider.tolerance:g}{step.slider.unit} counts)" if step.slider else ""
-            st.warning(f"Not this time{tolerance}.", icon=":material/lightbulb:")
-        st.markdown(f"{outcome.sentence}\n\n{step.explanation(outcome.measured if step.choices else None)}")
+            right.warning(f"Not this time{tolerance}.", icon=":material/lightbulb:")
+        st.markdown(f"{outcome.sentence} {step.explanation(outcome.measured if step.choices else None)}")
     if progress.is_last:
         st.success(f"That was the last step of **{progress.lesson.title}**.", icon=":material/school:")
         st.button("Back to the lessons", key="lessons_back", icon=":material/list:", on_click=go_to, args=({},))
@@ -179,7 +182,7 @@ st.progress(progress.step_number / len(progress.lesson.steps),
 for problem in progress.problems:
     st.warning(problem, icon=":material/link_off:")
 show_kept_errors(PAGE)
-st.markdown(f"### {step.question}")
+st.markdown(f"#### {step.question}")
 prediction_form(progress)
 if progress.run_ids:
     records = step_runs(progress)

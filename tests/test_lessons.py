@@ -103,14 +103,14 @@ def test_progress_is_read_from_the_url_and_bad_parts_are_dropped(tmp_path: Path)
     assert lesson_progress.read({}, lessons) is None
     with pytest.raises(KeyError):
         lesson_progress.read({"lesson": "gone"}, lessons)
-    full = {"lesson": "tiny", "step": "1", "predict": "late", "runs": f"{RUN_A},{RUN_B},{RUN_C}"}
+    full = {"lesson": "tiny", "step": "1", "predict": "late", "runs": f"{RUN_A}-{RUN_B}-{RUN_C}"}
     progress = lesson_progress.read(full, lessons)
     assert (progress.prediction, progress.run_ids, progress.problems) == ("late", (RUN_A, RUN_B, RUN_C), ())
     assert progress.params() == full and progress.is_last
     assert lesson_progress.read({**full, "step": "7"}, lessons).params() == {"lesson": "tiny", "step": "1"}
     wrong = lesson_progress.read({**full, "predict": "soon"}, lessons)
     assert wrong.prediction is None and "predict must be one of 'early', 'late'; got 'soon'" in wrong.problems[0]
-    forged = lesson_progress.read({**full, "runs": f"{RUN_A},../../etc,{RUN_C}"}, lessons)
+    forged = lesson_progress.read({**full, "runs": f"{RUN_A}-../../etc-{RUN_C}"}, lessons)
     assert forged.run_ids == () and forged.prediction == "late" and "not run ids" in forged.problems[0]
     assert lesson_progress.read({**full, "runs": RUN_A}, lessons).run_ids == ()
 

@@ -57,15 +57,16 @@ def test_train_waits_for_a_prediction_and_submits_the_steps_runs(fake: FakeJobMa
     assert button(app, "lessons_train").disabled  # chosen is not committed
     button(app, "lessons_commit").click().run()
     assert app.query_params["predict"] in ("early", ["early"])
-    assert app.radio(key="lessons_choice").disabled  # a committed prediction cannot be changed
-    assert fake.submitted == []
+    assert not app.radio  # a committed prediction cannot be changed: it is shown in words
+    assert "Your prediction:** From 2 to 8 numbers" in texts(app)
+    assert fake.submitted == [] and not button(app, "lessons_train").disabled
     button(app, "lessons_train").click().run()
     assert not app.exception
     assert [config.model.latent_dim for config in fake.submitted] == [2, 8, 32]
     assert all(config.dataset == "mnist_sample" for config in fake.submitted)
     runs = app.query_params["runs"]
-    assert (runs if isinstance(runs, str) else runs[0]).split(",") == list(fake.runs)
-    assert button(app, "lessons_train").disabled  # one press: the step's runs are started
+    assert (runs if isinstance(runs, str) else runs[0]).split("-") == list(fake.runs)
+    assert "lessons_train" not in [element.key for element in app.button]  # one press: the runs are started
     assert "The answer" not in texts(app)
     assert "Training the step's runs" in texts(app)
 
@@ -73,7 +74,7 @@ def test_train_waits_for_a_prediction_and_submits_the_steps_runs(fake: FakeJobMa
 def test_the_reveal_shows_once_the_runs_finished_and_survives_a_reload(fake: FakeJobManager) -> None:
     ids = [fake.submit(config) for config in lesson_files.load_lesson(
         lesson_files.BUILT_IN_DIR / "compression.toml").steps[0].configs]
-    params = {**COMPRESSION, "predict": "late", "runs": ",".join(ids)}
+    params = {**COMPRESSION, "predict": "late", "runs": "-".join(ids)}
     app = open_page(params)
     assert "The answer" not in texts(app)
     finish(fake, {2: 0.060, 8: 0.030, 32: 0.020})
@@ -84,7 +85,7 @@ def test_the_reveal_shows_once_the_runs_finished_and_survives_a_reload(fake: Fak
     assert [(metric.label, metric.value) for metric in app.metric] == [
         ("You predicted", "From 8 to 32 numbers"), ("Measured", "From 2 to 8 numbers")]
     assert "Not this time" in shown and "next 6 numbers" in shown  # the explanation of "early"
-    assert app.radio(key="lessons_choice").value == "late"
+    assert "Your prediction:** From 8 to 32 numbers" in shown
     button(app, "lessons_back").click().run()  # the last step of the lesson
     assert app.title[0].value == "Lessons"
 
@@ -93,7 +94,7 @@ def test_a_measured_answer_that_matches_says_right(fake: FakeJobManager) -> None
     ids = [fake.submit(config) for config in lesson_files.load_lesson(
         lesson_files.BUILT_IN_DIR / "compression.toml").steps[0].configs]
     finish(fake, {2: 0.060, 8: 0.058, 32: 0.020})
-    app = open_page({**COMPRESSION, "predict": "late", "runs": ",".join(ids)})
+    app = open_page({**COMPRESSION, "predict": "late", "runs": "-".join(ids)})
     assert "You were right" in texts(app) and "the later numbers bought more" in texts(app)
 
 
@@ -101,17 +102,18 @@ def test_a_deleted_run_is_said_plainly_with_a_way_to_train_again(fake: FakeJobMa
     ids = [fake.submit(config) for config in lesson_files.load_lesson(
         lesson_files.BUILT_IN_DIR / "compression.toml").steps[0].configs]
     fake.delete(ids[1])
-    app = open_page({**COMPRESSION, "predict": "early", "runs": ",".join(ids)})
+    app = open_page({**COMPRESSION, "predict": "early", "runs": "-".join(ids)})
     assert not app.exception
     assert "no longer exists" in app.warning[0].value
     button(app, "lessons_again").click().run()
     assert "runs" not in app.query_params and not button(app, "lessons_train").disabled
+    assert app.query_params["predict"] in ("early", ["early"])  # the prediction is kept
 
 
 @pytest.mark.parametrize(("params", "message"), [
     ({"lesson": "nope"}, "There is no lesson 'nope' here"),
     ({**COMPRESSION, "predict": "soon"}, "predict must be one of 'early', 'late'; got 'soon'"),
-    ({**COMPRESSION, "predict": "early", "runs": "../x,y,z"}, "not run ids"),
+    ({**COMPRESSION, "predict": "early", "runs": "../x-y-z"}, "not run ids"),
 ])
 def test_a_bad_link_gets_one_clear_message(fake: FakeJobManager, params: dict[str, str], message: str) -> None:
     app = open_page(params)
