@@ -77,8 +77,11 @@ def _latent_sweep(manager: JobService, records: Sequence[RunRecord], key_prefix:
             st.caption(f"latent {record.config.model.latent_dim}")
             views.render_reconstructions(_snapshot(manager, record, "reconstruction"),
                                          key_prefix=f"{key_prefix}_{record.config.model.latent_dim}")
+    gains = "; ".join(f"from {low} to {high} it fell {before - after:.4f}, {(before - after) / (high - low):.4f} per "
+                      "added number" for low, high, before, after in zip(sizes, sizes[1:], errors, errors[1:]))
     return Outcome(lesson_measures.sweep_answer(sizes, errors),
-                   "Test MSE " + ", ".join(f"{error:.4f} at latent {size}" for size, error in zip(sizes, errors)) + ".")
+                   "Test MSE " + ", ".join(f"{error:.4f} at latent {size}" for size, error in zip(sizes, errors))
+                   + f": {gains}.")
 
 
 def _by_kind(records: Sequence[RunRecord]) -> tuple[RunRecord, RunRecord]:

@@ -81,7 +81,8 @@ def test_the_reveal_shows_once_the_runs_finished_and_survives_a_reload(fake: Fak
     app = open_page(params)  # a reload, from the URL alone
     assert not app.exception and not app.error, [item.value for item in app.error]
     shown = texts(app)
-    assert "Test MSE 0.0600 at latent 2, 0.0300 at latent 8, 0.0200 at latent 32." in shown
+    assert ("Test MSE 0.0600 at latent 2, 0.0300 at latent 8, 0.0200 at latent 32: from 2 to 8 it fell 0.0300, "
+            "0.0050 per added number; from 8 to 32 it fell 0.0100, 0.0004 per added number.") in shown
     assert [(metric.label, metric.value) for metric in app.metric] == [
         ("You predicted", "From 8 to 32 numbers"), ("Measured", "From 2 to 8 numbers")]
     assert "Not this time" in shown and "next 6 numbers" in shown  # the explanation of "early"
