@@ -89,6 +89,22 @@ def _by_kind(records: Sequence[RunRecord]) -> tuple[RunRecord, RunRecord]:
     return plain, next(record for record in records if record.config.model.is_variational)
 
 
+def _centred_map(record: RunRecord, snapshot: dict) -> figures.Figure:
+    """A run's latent map with its axes' numbers, the origin, and the circle the measure counts codes in."""
+    figure = figures.latent_figure(np.asarray(snapshot["codes"]), snapshot["labels"], snapshot["indices"],
+                                   DATASETS[record.config.dataset].class_names, run_id=record.run_id,
+                                   method_title=form.ARCH_TITLES[record.config.model.arch])
+    radius = lesson_measures.CENTRE_RADIUS
+    axis = {"showticklabels": True, "zeroline": True, "zerolinecolor": "#888"}
+    figure["layout"]["xaxis"].update(axis)
+    figure["layout"]["yaxis"].update(axis, scaleanchor="x")
+    # The legend under the map: above it, ten classes ran into the title at half the page's width.
+    figure["layout"].update(legend={"orientation": "h", "yanchor": "top", "y": -0.05}, height=560, shapes=[
+        {"type": "circle", "x0": -radius, "y0": -radius, "x1": radius, "y1": radius,
+         "line": {"dash": "dash", "color": "#444"}}])
+    return figure
+
+
 def _two_maps(manager: JobService, records: Sequence[RunRecord], key_prefix: str) -> Outcome:
     shares = {}
     for column, record in zip(st.columns(2), _by_kind(records), strict=True):
@@ -96,11 +112,7 @@ def _two_maps(manager: JobService, records: Sequence[RunRecord], key_prefix: str
         name = "variational" if record.config.model.is_variational else "plain"
         shares[name] = lesson_measures.share_near_centre(snapshot["codes"])
         with column:
-            class_names = DATASETS[record.config.dataset].class_names
-            views.plot(figures.latent_figure(np.asarray(snapshot["codes"]), snapshot["labels"], snapshot["indices"],
-                                             class_names, run_id=record.run_id,
-                                             method_title=form.ARCH_TITLES[record.config.model.arch]),
-                       key=f"{key_prefix}_map_{name}")
+            views.plot(_centred_map(record, snapshot), key=f"{key_prefix}_map_{name}")
     answer = lesson_measures.more_central(shares["plain"], shares["variational"])
     return Outcome(answer, f"Codes within {lesson_measures.CENTRE_RADIUS:g} of the centre (0, 0), of the "
                            f"{len(snapshot['codes'])} drawn on each map: plain {shares['plain']:.0%}, "

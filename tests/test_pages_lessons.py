@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from ae_core.store.records import RunStatus
 from ae_lab_ui import lesson_files
+from tests.app_elements import charts
 from tests.fake_jobs import FakeJobManager
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "lessons.py")
@@ -133,3 +134,17 @@ def test_a_broken_lesson_file_is_named_and_the_others_load(fake: FakeJobManager,
     assert len(app.error) == 1
     assert "mine.toml: steps[1].reveal must be one of 'latent_sweep'" in app.error[0].value
     assert "lessons_start_compression" in [element.key for element in app.button]
+
+
+def test_two_maps_are_revealed_side_by_side_with_the_circle_measured(fake: FakeJobManager) -> None:
+    step = lesson_files.load_lesson(lesson_files.BUILT_IN_DIR / "what-the-code-learns.toml").steps[0]
+    ids = [fake.submit(config) for config in step.configs]
+    for run_id in ids:
+        fake.advance(run_id)
+        fake.set_status(run_id, RunStatus.FINISHED)
+    app = open_page({"lesson": "what-the-code-learns", "step": "1", "predict": "variational", "runs": "-".join(ids)})
+    assert not app.exception and not app.error, [item.value for item in app.error]
+    maps = charts(app)
+    assert sorted(maps) == ["lessons_reveal_map_plain", "lessons_reveal_map_variational"]
+    assert maps["lessons_reveal_map_plain"]["layout"]["shapes"][0]["x1"] == 3.0
+    assert "Codes within 3 of the centre (0, 0), of the 200 drawn on each map: plain" in texts(app)
