@@ -41,10 +41,14 @@ def commit(progress: Progress) -> None:
 
 def train(progress: Progress) -> None:
     """Submit the step's prepared runs and put their ids in the URL."""
+    run_ids: list[str] = []
     try:
-        run_ids = [manager.submit(config, current_actor()) for config in progress.step.configs]
+        for config in progress.step.configs:
+            run_ids.append(manager.submit(config, current_actor()))
     except Exception as error:  # noqa: BLE001 - shown in plain words by show_kept_errors
         keep_error(PAGE, "start the step's runs", error)
+        for run_id in run_ids:  # half a step is no step: a class's queue limit may refuse the last run
+            attempt(lambda run_id=run_id: manager.cancel(run_id, current_actor()), what="stop a run of the step")
         return
     go_to({**progress.params(), "runs": lesson_progress.RUN_SEPARATOR.join(run_ids)})
 

@@ -148,3 +148,22 @@ def test_two_maps_are_revealed_side_by_side_with_the_circle_measured(fake: FakeJ
     assert sorted(maps) == ["lessons_reveal_map_plain", "lessons_reveal_map_variational"]
     assert maps["lessons_reveal_map_plain"]["layout"]["shapes"][0]["x1"] == 3.0
     assert "Codes within 3 of the centre (0, 0), of the 200 drawn on each map: plain" in texts(app)
+
+
+def test_a_refused_run_stops_the_steps_other_runs_and_says_why(fake: FakeJobManager) -> None:
+    from ae_core.errors import QueueFull
+
+    app = open_page({**COMPRESSION, "predict": "early"})
+    submit = fake.submit
+
+    def submit_two(config, actor):  # a class's queue limit of 2 refuses the step's third run
+        if len(fake.submitted) == 2:
+            raise QueueFull(2)
+        return submit(config, actor)
+
+    fake.submit = submit_two
+    button(app, "lessons_train").click().run()
+    assert not app.exception
+    assert "Could not start the step's runs" in app.error[0].value
+    assert [record.status for record in fake.runs.values()] == [RunStatus.CANCELLED, RunStatus.CANCELLED]
+    assert "runs" not in app.query_params
