@@ -133,7 +133,8 @@ def reveal(progress: Progress, records: list[RunRecord]) -> None:
         if step.is_right(progress.prediction, outcome.measured):
             right.success("You were right.", icon=":material/check_circle:")
         else:
-            tolerance = f" (within {step.slider.tolerance:g}{step.slider.unit} counts)" if step.slider else ""
+            tolerance = f" (within {step.slider.tolerance:g}{step.slider.unit} of the measured value is right)" \
+                if step.slider else ""
             right.warning(f"Not this time{tolerance}.", icon=":material/lightbulb:")
         st.markdown(f"{outcome.sentence} {step.explanation(outcome.measured if step.choices else None)}")
     if progress.is_last:

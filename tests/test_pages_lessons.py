@@ -167,3 +167,16 @@ def test_a_refused_run_stops_the_steps_other_runs_and_says_why(fake: FakeJobMana
     assert "Could not start the step's runs" in app.error[0].value
     assert [record.status for record in fake.runs.values()] == [RunStatus.CANCELLED, RunStatus.CANCELLED]
     assert "runs" not in app.query_params
+
+
+def test_a_slider_step_reveals_the_measured_number(fake: FakeJobManager) -> None:
+    step = lesson_files.load_lesson(lesson_files.BUILT_IN_DIR / "denoising.toml").steps[0]
+    run_id = fake.submit(step.configs[0])
+    fake.advance(run_id)
+    fake.set_status(run_id, RunStatus.FINISHED)
+    app = open_page({"lesson": "denoising", "step": "1", "predict": "60", "runs": run_id})
+    assert not app.exception and not app.error, [item.value for item in app.error]
+    assert "Your prediction:** 60%" in texts(app)
+    predicted, measured = app.metric
+    assert predicted.value == "60%" and measured.value.endswith("%")
+    assert "On these 16 test digits the reconstructions removed" in texts(app)
