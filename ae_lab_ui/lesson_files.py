@@ -71,10 +71,6 @@ class Step:
     ready_epochs: int | None
     explain: Mapping[str, str]
 
-    @property
-    def kind(self) -> RevealKind:
-        return REVEAL_KINDS[self.reveal]
-
     def explanation(self, answer: str | None) -> str:
         """The explanation for the measured ``answer`` (a choice id; None for a slider)."""
         return self.explain.get(answer or "", self.explain.get("", ""))

@@ -64,7 +64,6 @@ class RevealKind:
     """
 
     name: str
-    what: str
     answers: tuple[str, ...]
     check_runs: Callable[[Sequence[TrainConfig]], str | None]
     needs_finished: bool = False
@@ -75,17 +74,18 @@ class RevealKind:
 
 
 REVEAL_KINDS = {kind.name: kind for kind in (
-    RevealKind("latent_sweep", "test MSE against latent size, reconstructions side by side",
-               ("early", "late"), _sweep_runs, needs_finished=True),
-    RevealKind("two_maps", "a plain autoencoder's 2-D latent map beside a VAE's", ("plain", "variational"),
-               _plain_and_variational),
-    RevealKind("denoise", "noisy inputs, clean targets and reconstructions; the share of the noise removed (%)",
-               (), _one_noisy_run),
-    RevealKind("generate", "a VAE's decoded plane and prior samples beside a plain autoencoder's",
-               ("plain", "variational"), _plain_and_variational),
-    RevealKind("anomaly", "the worst reconstructions and the error by class, for a held-out class; how many of "
-               f"the {WORST_COUNT} worst are the held-out class", (), _one_held_out_run),
-    RevealKind("probe", "logistic regression on the pixels against the codes", ("pixels", "codes"), _one_run),
+    # Test MSE against latent size, with the reconstructions side by side: where the curve bends.
+    RevealKind("latent_sweep", ("early", "late"), _sweep_runs, needs_finished=True),
+    # A plain autoencoder's 2-D latent map beside a VAE's: which keeps its codes near the centre.
+    RevealKind("two_maps", ("plain", "variational"), _plain_and_variational),
+    # Noisy inputs, clean targets and reconstructions: the percentage of the noise's error removed.
+    RevealKind("denoise", (), _one_noisy_run),
+    # Each model's decoded plane and decoded N(0, I) draws: whose draws look like real images.
+    RevealKind("generate", ("plain", "variational"), _plain_and_variational),
+    # The worst reconstructions and the error by class: how many of the worst are the held-out class.
+    RevealKind("anomaly", (), _one_held_out_run),
+    # Logistic regression on the pixels against the codes: which scores higher.
+    RevealKind("probe", ("pixels", "codes"), _one_run),
 )}
 
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from ae_core.store import validate_run_id
 from ae_lab_ui.lesson_files import Lesson, Step
 
-PARAMS = ("lesson", "step", "predict", "runs")
 # Between run ids in ``runs``: a character URLs leave as it is (a comma would show as %2C).
 RUN_SEPARATOR = "-"
 
