@@ -60,7 +60,7 @@ def _show(images: np.ndarray, caption: str) -> None:
     st.image(tile(images, gap=2, background=128), caption=caption, width="stretch", clamp=True, output_format="PNG")
 
 
-def _snapshot(manager: JobService, record: RunRecord, kind: str) -> dict | None:
+def _snapshot(manager: JobService, record: RunRecord, kind: str) -> dict:
     snapshot = manager.latest_snapshot(record.run_id, kind)
     if snapshot is None:
         raise run_models.NoModelYet(f"Run {record.run_id[:8]} has no {kind} snapshot yet.")
@@ -84,9 +84,10 @@ def _latent_sweep(manager: JobService, records: Sequence[RunRecord], key_prefix:
                    + f": {gains}.")
 
 
-def _by_kind(records: Sequence[RunRecord]) -> tuple[RunRecord, RunRecord]:
-    plain = next(record for record in records if not record.config.model.is_variational)
-    return plain, next(record for record in records if record.config.model.is_variational)
+def _by_kind(records: Sequence[RunRecord]) -> list[tuple[str, RunRecord]]:
+    """The plain run and the variational one, each with its answer id (as ``lesson_measures`` names them)."""
+    pairs = [("variational" if record.config.model.is_variational else "plain", record) for record in records]
+    return sorted(pairs, key=lambda pair: pair[0])
 
 
 def _centred_map(record: RunRecord, snapshot: dict) -> figures.Figure:
@@ -107,9 +108,8 @@ def _centred_map(record: RunRecord, snapshot: dict) -> figures.Figure:
 
 def _two_maps(manager: JobService, records: Sequence[RunRecord], key_prefix: str) -> Outcome:
     shares = {}
-    for column, record in zip(st.columns(2), _by_kind(records), strict=True):
+    for column, (name, record) in zip(st.columns(2), _by_kind(records), strict=True):
         snapshot = _snapshot(manager, record, "latent")
-        name = "variational" if record.config.model.is_variational else "plain"
         shares[name] = lesson_measures.share_near_centre(snapshot["codes"])
         with column:
             views.plot(_centred_map(record, snapshot), key=f"{key_prefix}_map_{name}")
@@ -131,17 +131,17 @@ def _generate(manager: JobService, records: Sequence[RunRecord], key_prefix: str
     from ae_core import analysis
 
     distances = {}
-    for column, record in zip(st.columns(2), _by_kind(records), strict=True):
+    for column, (name, record) in zip(st.columns(2), _by_kind(records), strict=True):
         path = run_models.model_file(manager, record.run_id)
         bundle, data = run_models.load_bundle(path), run_models.map_data(path, record.config)
         codes = np.random.default_rng(0).standard_normal((lesson_measures.PRIOR_SAMPLES, 2)).astype(np.float32)
         samples = analysis.decode(bundle, codes)
-        name = "variational" if record.config.model.is_variational else "plain"
         distances[name] = lesson_measures.nearest_distance(samples, data.images)
         _, _, plane = analysis.decode_plane(bundle, data.plane, analysis.plane_bounds(data.points), 10)
         with column:
             st.markdown(f"**{form.ARCH_TITLES[record.config.model.arch]}**")
-            _show(plane, "Its latent plane, decoded on a 10×10 grid over where its codes lie")
+            # decode_plane puts the lowest y first; drawn top down, the plane would be upside down.
+            _show(plane[::-1], "Its latent plane, decoded on a 10×10 grid over where its codes lie")
             _show(samples[:32].reshape(4, 8, *samples.shape[1:]), "32 random codes from N(0, I), decoded")
     answer = lesson_measures.more_digit_like(distances["plain"], distances["variational"])
     return Outcome(answer, f"Mean distance (MSE) from each of {lesson_measures.PRIOR_SAMPLES} decoded random codes to "
