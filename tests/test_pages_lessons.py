@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,24 @@ def test_a_slider_step_reveals_the_measured_number(fake: FakeJobManager) -> None
     predicted, measured = app.metric
     assert predicted.value == "60%" and measured.value.endswith("%")
     assert "On these 16 test digits the reconstructions removed" in texts(app)
+
+
+@pytest.mark.slow
+def test_the_anomaly_reveal_counts_the_held_out_class_among_the_worst(fake: FakeJobManager, tmp_path: Path) -> None:
+    from ae_core.models.zoo import build_autoencoder, save_autoencoder
+
+    config = lesson_files.load_lesson(lesson_files.BUILT_IN_DIR / "anomalies.toml").steps[0].configs[0]
+    run_id = fake.submit(config)
+    fake.set_status(run_id, RunStatus.FINISHED)
+    # An untrained model is enough to check the reveal's plumbing: the real model file, test split and ranking.
+    fake.model_files[run_id] = tmp_path / "model.keras"
+    save_autoencoder(build_autoencoder(config.model, config.image_shape, seed=0), fake.model_files[run_id])
+    app = AppTest.from_file(PAGE, default_timeout=120)
+    app.query_params.update({"lesson": "anomalies", "step": "1", "predict": "6", "runs": run_id})
+    app.run()
+    assert not app.exception and not app.error, [item.value for item in app.error]
+    found = re.search(r"(\d+) of the 12 worst are 2s; by mean error the held-out class ranks (\d+) of 10", texts(app))
+    assert found, texts(app)
+    assert app.metric[1].value == found.group(1)  # the measured number is the count in the sentence
+    assert "Classes, worst first: " in texts(app)
+    assert list(charts(app)) == ["lessons_reveal_by_class"]
