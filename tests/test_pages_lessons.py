@@ -181,6 +181,11 @@ def test_a_slider_step_reveals_the_measured_number(fake: FakeJobManager) -> None
     predicted, measured = app.metric
     assert predicted.value == "60%" and measured.value.endswith("%")
     assert "On these 16 test digits the reconstructions removed" in texts(app)
+    button(app, "lessons_next").click().run()  # step 2 starts afresh: no prediction, no runs
+    assert dict(app.query_params.items()) in ({"lesson": "denoising", "step": "2"},
+                                              {"lesson": ["denoising"], "step": ["2"]})
+    assert "half of each digit's pixels are switched off" in texts(app)
+    assert app.slider(key="lessons_slider").value == 50.0 and not app.metric
 
 
 @pytest.mark.slow
