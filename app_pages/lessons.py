@@ -87,8 +87,11 @@ def prediction_form(progress: Progress) -> None:
         chosen = st.session_state.get(CHOICE_KEY)
     else:
         slider = step.slider
-        chosen = st.slider(f"Your prediction ({slider.unit})" if slider.unit else "Your prediction", slider.low,
-                           slider.high, (slider.low + slider.high) / 2, slider.step, key=SLIDER_KEY)
+        # Whole numbers stay whole ("70", not "70.00") when the slider's range and step are.
+        number = int if all(float(value).is_integer() for value in (slider.low, slider.high, slider.step)) else float
+        middle = slider.low + round((slider.high - slider.low) / 2 / slider.step) * slider.step
+        chosen = st.slider(f"Your prediction ({slider.unit})" if slider.unit else "Your prediction",
+                           number(slider.low), number(slider.high), number(middle), number(slider.step), key=SLIDER_KEY)
     with st.container(horizontal=True):
         st.button("Commit my prediction", key="lessons_commit", icon=":material/lock:", on_click=commit,
                   args=(progress,), disabled=chosen is None)

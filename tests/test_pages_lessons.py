@@ -185,7 +185,7 @@ def test_a_slider_step_reveals_the_measured_number(fake: FakeJobManager) -> None
     assert dict(app.query_params.items()) in ({"lesson": "denoising", "step": "2"},
                                               {"lesson": ["denoising"], "step": ["2"]})
     assert "half of each digit's pixels are switched off" in texts(app)
-    assert app.slider(key="lessons_slider").value == 50.0 and not app.metric
+    assert app.slider(key="lessons_slider").value == 50 and not app.metric
 
 
 @pytest.mark.slow
