@@ -124,7 +124,7 @@ def _denoise(manager: JobService, records: Sequence[RunRecord], key_prefix: str)
     views.render_reconstructions(snapshot, key_prefix=key_prefix)
     removed = lesson_measures.noise_removed(snapshot["originals"], snapshot["inputs"], snapshot["reconstructions"])
     return Outcome(round(removed, 1), f"On these {len(snapshot['originals'])} test digits the reconstructions removed "
-                                      f"{removed:.0f}% of the noisy inputs' squared error.")
+                                      f"{removed:.1f}% of the noisy inputs' squared error.")
 
 
 def _generate(manager: JobService, records: Sequence[RunRecord], key_prefix: str) -> Outcome:
