@@ -183,14 +183,13 @@ if progress is None:
 
 if progress.params() != st.query_params.to_dict():  # a part of the link was dropped: the URL says what is kept
     st.query_params.from_dict(progress.params())
-step = progress.step
 st.title(progress.lesson.title)
 st.progress(progress.step_number / len(progress.lesson.steps),
             text=f"Step {progress.step_number} of {len(progress.lesson.steps)}")
 for problem in progress.problems:
     st.warning(problem, icon=":material/link_off:")
 show_kept_errors(PAGE)
-st.markdown(f"#### {step.question}")
+st.markdown(f"#### {progress.step.question}")
 prediction_form(progress)
 if progress.run_ids:
     records = step_runs(progress)
