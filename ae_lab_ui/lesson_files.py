@@ -19,7 +19,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from ae_core.config import TrainConfig
 from ae_core.data import DATASETS
@@ -30,6 +30,7 @@ BUILT_IN_DIR = Path(__file__).resolve().parents[1] / "lessons"
 LESSONS_DIR_ENV = "AE_LAB_LESSONS_DIR"
 LESSON_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 MAX_STEPS = 10
+MAX_SHOWN = 80  # characters of a refused value quoted in a message
 MAX_RUNS = 4
 READY_FINISHED = "finished"
 # Run settings a step may set beyond the Train form's fields.
@@ -98,8 +99,10 @@ class Lesson:
     path: Path
 
 
-def _fail(where: str, field: str, allowed: str, value: Any = None, *, show_value: bool = True) -> None:
-    got = f"; got {value!r}" if show_value else ""
+def _fail(where: str, field: str, allowed: str, value: Any = None, *, show_value: bool = True) -> NoReturn:
+    shown = repr(value)
+    # A whole table or list of steps would bury the message: show its start.
+    got = f"; got {shown if len(shown) <= MAX_SHOWN else shown[:MAX_SHOWN] + '…'}" if show_value else ""
     raise LessonError(f"Lesson file {where}: {field} must be {allowed}{got}")
 
 

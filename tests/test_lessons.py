@@ -149,3 +149,10 @@ def test_the_reveal_arithmetic() -> None:
     assert lesson_measures.nearest_distance(np.full_like(clean, 100), references) > 0.1
     assert lesson_measures.held_out_among_worst([2, 3, 2, 2], 2) == 3
     assert lesson_measures.probe_winner(0.9, 0.85) == "pixels" and lesson_measures.probe_winner(0.9, 0.91) == "codes"
+
+
+def test_a_long_refused_value_is_quoted_short(tmp_path: Path) -> None:
+    steps = GOOD[GOOD.index("[[steps]]"):]
+    with pytest.raises(LessonError, match=r"steps must be 1 to 10 \[\[steps\]\] tables; got \[\{.{60,80}…$") as caught:
+        load_lesson(write(tmp_path, GOOD + steps * 10))
+    assert len(str(caught.value)) < 200
