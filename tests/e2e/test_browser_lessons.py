@@ -44,7 +44,7 @@ def test_one_lesson_step_predict_train_reveal(page, app_url: str, screenshots: P
     expect(page.locator("[class*='st-key-lessons_run_']").filter(has=page.get_by_test_id("stProgress"))) \
         .to_have_count(1)
     reveal = page.locator(".st-key-lessons_reveal")
-    reveal.get_by_text(re.compile(r"the reconstructions removed \d+% of the noisy inputs' squared error")) \
+    reveal.get_by_text(re.compile(r"the reconstructions removed \d+(\.\d)?% of the noisy inputs' squared error")) \
         .wait_for(timeout=FIRST_RUN_TIMEOUT_MS)
     expect(reveal.locator("[data-testid='stMetricValue']").first).to_have_text("70%")
     expect(reveal.locator("[data-testid='stMetricValue']").nth(1)).to_have_text(re.compile(r"^-?\d+(\.\d)?%$"))
