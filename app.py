@@ -58,6 +58,7 @@ train_page = st.Page("app_pages/train.py", title="Train", icon=":material/model_
                      default=True)
 train_alias = st.Page(lambda: st.switch_page(train_page, query_params=st.query_params.to_dict()), title="Train",
                       url_path="train", visibility="hidden")
+lessons_page = st.Page("app_pages/lessons.py", title="Lessons", icon=":material/quiz:", url_path="lessons")
 runs_page = st.Page("app_pages/runs.py", title="Runs", icon=":material/history:", url_path="runs")
 explore_page = st.Page("app_pages/explore.py", title="Explore", icon=":material/travel_explore:", url_path="explore")
 compare_page = st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare")
@@ -65,7 +66,7 @@ classify_page = st.Page("app_pages/classify.py", title="Classify", icon=":materi
 # The Teacher page is always there: its Lesson link builder serves a single-user lab too; the
 # class's key and limits on it show only in a class.
 teacher_page = st.Page("app_pages/teacher.py", title="Teacher", icon=":material/school:", url_path="teacher")
-pages = [train_page, runs_page, explore_page, compare_page, classify_page, teacher_page, train_alias]
+pages = [train_page, lessons_page, runs_page, explore_page, compare_page, classify_page, teacher_page, train_alias]
 remember_browser()  # which student this browser is, kept across reloads (a class only)
 st.navigation(pages, position="top").run()
 # The presenter view (a present=1 link or the Train page's toggle), for a projector at 1280x720:
