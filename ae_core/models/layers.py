@@ -84,8 +84,8 @@ class MaskingNoise(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="ae_core")
-class LevelGaussianNoise(keras.layers.GaussianNoise):
-    """Keras's ``GaussianNoise`` whose ``stddev`` can change while the model trains (a ``LiveSetting``).
+class LevelGaussianNoise(keras.layers.Layer):
+    """Add Gaussian noise in training, like Keras's ``GaussianNoise``, with a ``stddev`` that can change mid-run.
 
     Models saved with Keras's own ``GaussianNoise`` load as before, with a fixed stddev.
 
@@ -95,17 +95,25 @@ class LevelGaussianNoise(keras.layers.GaussianNoise):
     """
 
     def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any) -> None:
-        super().__init__(stddev, seed=seed, **kwargs)
+        super().__init__(**kwargs)
+        if not stddev >= 0.0:
+            raise ValueError(f"stddev must be a number >= 0; got {stddev!r}")
         self.level = LiveSetting(stddev, "noise_level")
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
 
-    def call(self, inputs: Any, training: bool = False) -> Any:
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
         if not training:
             return inputs
         noise = keras.random.normal(ops.shape(inputs), dtype=self.compute_dtype, seed=self.seed_generator)
         return inputs + noise * ops.cast(self.level.variable, self.compute_dtype)
 
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return input_shape
+
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "stddev": self.level.value}
+        return {**super().get_config(), "stddev": self.level.value, "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package="ae_core")
