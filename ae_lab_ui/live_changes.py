@@ -23,7 +23,8 @@ STEPS = {"beta": 0.1, "noise_level": 0.05}
 
 
 def offered(record: RunRecord) -> bool:
-    """True when this person may change ``record`` now: it trains, is not stopping, has settings to change, is theirs."""
+    """True when this person may change ``record`` now: it trains, is not stopping, has settings to change, and is
+    theirs (or they teach)."""
     return (record.status is RunStatus.RUNNING and not record.is_stopping and bool(changeable_fields(record.config))
             and current_actor().may_act_on(record.started_by))
 

@@ -104,7 +104,7 @@ class FakeJobManager:
                             cancel_requested=True)
 
     def change(self, run_id: str, field: str, value: float, actor: Actor = LAB_OWNER) -> None:
-        """The real rules (``check_may_change``); the change is recorded at once, as the worker would at its next batch."""
+        """The real rules (``check_may_change``); recorded at once, as the worker would at its next batch."""
         self._enter("change", run_id, field, value)
         record = self._record(run_id)
         self._check_may_act(record, actor, "change")

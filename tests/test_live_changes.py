@@ -182,8 +182,8 @@ def test_a_change_travels_to_the_worker_and_into_config_json(make_manager: Calla
     wait_for(lambda: manager.metrics_since(run_id), "the first loss points")
     manager.change(run_id, "learning_rate", 3e-4)
     manager.change(run_id, "beta", 4.0)
-    changes = wait_for(lambda: len(manager.get_run(run_id).config.changes) == 2 and manager.get_run(run_id).config.changes,
-                       "both changes in config.json")
+    changes = wait_for(lambda: len(manager.get_run(run_id).config.changes) == 2
+                       and manager.get_run(run_id).config.changes, "both changes in config.json")
     assert [(c.field, c.value) for c in changes] == [("learning_rate", 3e-4), ("beta", 4.0)]
     assert all(0 < c.step < 800 for c in changes)
     on_disk = json.loads(manager.config_path(run_id).read_text())["changes"]

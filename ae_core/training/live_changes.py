@@ -56,7 +56,8 @@ class LiveChanges(keras.callbacks.Callback):
         start = self.state.step
         for field, variable in self.variables.items():
             variable.assign(value_at(self.config, field, start))
-        self.replay = [c for c in effective_changes(self.config.changes) if c.step > start and c.field in self.variables]
+        self.replay = [change for change in effective_changes(self.config.changes)
+                       if change.step > start and change.field in self.variables]
 
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         step = self.state.step
