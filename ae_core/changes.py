@@ -124,9 +124,14 @@ def effective_changes(changes: typing.Sequence[Change]) -> list[Change]:
     return sorted(kept, key=lambda change: change.step)
 
 
+def configured_value(config: TrainConfig, field: str) -> float:
+    """The value ``field`` was set to at submit, before any change."""
+    return float(config.learning_rate if field == "learning_rate" else getattr(config.model, field))
+
+
 def value_at(config: TrainConfig, field: str, step: int) -> float:
     """The value ``field`` had once ``step`` batches were done (its configured value before any change)."""
-    value = float(config.learning_rate if field == "learning_rate" else getattr(config.model, field))
+    value = configured_value(config, field)
     for change in effective_changes(config.changes):
         if change.field == field and change.step <= step:
             value = change.value
@@ -148,7 +153,7 @@ def schedule(config: TrainConfig) -> dict[str, list[tuple[int, float]]]:
     """
     result: dict[str, list[tuple[int, float]]] = {}
     for change in effective_changes(config.changes):
-        entries = result.setdefault(change.field, [(0, value_at(config.replace(changes=()), change.field, 0))])
+        entries = result.setdefault(change.field, [(0, configured_value(config, change.field))])
         if entries[-1][0] == change.step:
             entries.pop()
         entries.append((change.step, change.value))
