@@ -4,9 +4,9 @@
 pixels off, and ``LevelGaussianNoise`` by adding Gaussian noise; both read their
 level from a ``LiveSetting``, so it can change while the model trains
 (``ae_core.changes``). ``Sampling`` draws a code from the Gaussian a variational encoder
-predicts (the reparameterisation trick). Both are registered with Keras so
+predicts (the reparameterisation trick). All three are registered with Keras so
 that a saved ``.keras`` file can be loaded back without ``custom_objects``.
-Both draw their randomness from a ``keras.random.SeedGenerator`` created from
+Each draws its randomness from a ``keras.random.SeedGenerator`` created from
 an explicit seed, so a model built with the same seed behaves the same way.
 """
 
