@@ -16,9 +16,9 @@ from ae_lab_ui import form
 from ae_lab_ui.identity import current_actor
 from ae_lab_ui.services import JobService, show_error
 
-# Whether the control was offered at the page's last full run: the live view redraws the page
-# when that changes (the run started, paused or ended), so the control follows the run.
-OFFERED_KEY = "train_change_offered"
+# ``control_state`` at the page's last full run: the live view redraws the page when it changes
+# (the run started, paused or ended, or a change was recorded), so the control follows the run.
+STATE_KEY = "train_change_state"
 STEPS = {"beta": 0.1, "noise_level": 0.05}
 
 
@@ -29,11 +29,20 @@ def offered(record: RunRecord) -> bool:
             and current_actor().may_act_on(record.started_by))
 
 
+def control_state(record: RunRecord) -> tuple[bool, int]:
+    """What the control shows depends on: whether it is ``offered``, and how many changes the run recorded."""
+    return offered(record), len(record.config.changes)
+
+
 def render(manager: JobService, record: RunRecord) -> None:
-    """The control (nothing when ``offered`` is False), and what came of the last change asked for."""
-    st.session_state[OFFERED_KEY] = offered(record)
-    if not st.session_state[OFFERED_KEY]:
+    """The control (nothing when ``offered`` is False), and what came of the change asked for."""
+    st.session_state[STATE_KEY] = control_state(record)
+    if not st.session_state[STATE_KEY][0]:
         return
+    _control(manager, record)
+
+
+def _control(manager: JobService, record: RunRecord) -> None:
     config = record.config
     step = int((record.progress or {}).get("step", 0))
     with st.expander("Change while training", icon=":material/tune:"), st.container(key="train_change"):
@@ -57,3 +66,5 @@ def render(manager: JobService, record: RunRecord) -> None:
             else:
                 st.success(f"The {FIELD_WORDS[field]} becomes {float(value):g} at the next batch.",
                            icon=":material/check_circle:")
+                # Until the worker has applied it and the store recorded it: then the page is redrawn
+                # (``STATE_KEY``), the label says what it is now, and the loss curve marks it.

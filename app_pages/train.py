@@ -107,7 +107,7 @@ def live_view(run_id: str) -> None:
     # Stop button follows the run's state.
     if poll_seconds(record) != st.session_state.get(POLL_KEY) \
             or record.is_stopping != st.session_state.get(STOPPING_KEY) \
-            or live_changes.offered(record) != st.session_state.get(live_changes.OFFERED_KEY):
+            or live_changes.control_state(record) != st.session_state.get(live_changes.STATE_KEY):
         st.rerun(scope="app")
 
 

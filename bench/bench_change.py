@@ -3,10 +3,8 @@
 Starts a ``JobManager`` with one real worker, trains the default run on the offline
 ``mnist_sample`` (batches of 32, learning rate 3e-3), and asks ``--changes`` times for a new
 learning rate, as the Train page's "Change while training" does. For each it prints the
-seconds until the change is in the run's ``config.json`` (applied by the worker at its next
-batch and recorded by the store), and how many batches trained between the run's last
-reported step when it was asked and the step it took effect at (Keras runs
-``STEPS_PER_EXECUTION`` = 4 batches per call, and the reported step lags by up to 1/4 s).
+seconds until the change is in the run's ``config.json``: handed to the worker, applied at its
+next call of ``STEPS_PER_EXECUTION`` = 4 batches, sent back as an event and recorded by the store.
 
     python bench/bench_change.py --changes 5
 """
@@ -39,23 +37,20 @@ def main() -> None:
         run_id = manager.submit(TrainConfig(num_epochs=50))
         while not manager.metrics_since(run_id):
             time.sleep(0.05)
-        seconds, batches = [], []
+        seconds = []
         for index in range(args.changes):
             time.sleep(1.0)
             record = manager.get_run(run_id)
             if record.status is not RunStatus.RUNNING:
                 sys.exit(f"the run stopped: {record.message}")
-            asked_step, asked = int(record.progress.get("step", 0)), time.perf_counter()
+            asked = time.perf_counter()
             manager.change(run_id, "learning_rate", rates[index % len(rates)])
             while len(manager.get_run(run_id).config.changes) <= index:
                 time.sleep(0.005)
             seconds.append(time.perf_counter() - asked)
-            batches.append(manager.get_run(run_id).config.changes[-1].step - asked_step)
-            print(f"change {index + 1}: in config.json after {seconds[-1]:.3f} s, "
-                  f"{batches[-1]} batches after the last reported step")
+            print(f"change {index + 1}: in config.json after {seconds[-1]:.3f} s")
         manager.cancel(run_id)
-    print(f"median {statistics.median(seconds):.3f} s, max {max(seconds):.3f} s; "
-          f"batches after the last reported step: median {statistics.median(batches):g}, max {max(batches)}")
+    print(f"median {statistics.median(seconds):.3f} s, max {max(seconds):.3f} s")
 
 
 if __name__ == "__main__":
