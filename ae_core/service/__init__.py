@@ -11,4 +11,4 @@ from ae_core.service.sinks import EventSink, PipeSink, SinkClosed, StoreSink
 from ae_core.service.worker import Job, Trainer, WorkerSettings, configure_threads, run_job
 
 __all__ = ["EventSink", "Job", "JobManager", "PipeSink", "SinkClosed", "StoreSink", "Trainer", "WorkerInfo",
-           "WorkerSettings", "configure_threads", "default_threads_per_run", "run_job"]
+           "WorkerSettings", "check_may_change", "configure_threads", "default_threads_per_run", "run_job"]
