@@ -127,7 +127,6 @@ def changes_at(call: int, *asked: tuple[str, float]) -> Callable[[], list[tuple[
     return take
 
 
-@pytest.mark.slow
 def test_a_change_reaches_the_variables_at_the_next_batch_is_recorded_once_and_replayed_on_resume(tmp_path) -> None:
     # Keras runs 4 batches per call (STEPS_PER_EXECUTION), so the 3rd poll is before step 8: epoch 2's first.
     asked = (("learning_rate", 1e-4), ("beta", 0.0), ("noise_level", 0.5))
