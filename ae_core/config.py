@@ -19,6 +19,7 @@ import dataclasses
 import typing
 from dataclasses import dataclass, field
 
+from ae_core.changes import Change, check_changes
 from ae_core.checks import check_bool, check_choice, check_float, check_int, check_run_id, fail, is_whole
 from ae_core.config_json import MAX_CONFIG_JSON_BYTES, MAX_CONFIG_JSON_DEPTH  # noqa: F401 (from_json's bounds)
 from ae_core.config_json import coerce_fields, parse_config_json
@@ -144,6 +145,7 @@ class TrainConfig:
     ``"encoder_head"``, the encoder of the finished autoencoder run
     ``source_run_id`` plus a dense head, fine-tuned. ``augment`` (classify only)
     picks random ``"crop"``, ``"flip"`` and ``"rotate"`` of the training images.
+    ``changes`` is what was changed while it trained (``ae_core.changes``; empty at submit).
     """
 
     dataset: str = "mnist_sample"
@@ -166,6 +168,8 @@ class TrainConfig:
     classifier: str = "cnn"
     augment: tuple[str, ...] = ()
     source_run_id: str | None = None
+    # What was changed while the run trained, in the order it was recorded (``ae_core.changes``).
+    changes: tuple[Change, ...] = ()
 
     def __post_init__(self) -> None:
         check_choice("dataset", self.dataset, tuple(DATASETS))
@@ -184,6 +188,7 @@ class TrainConfig:
             check_int("exclude_class", self.exclude_class, 0, DATASETS[self.dataset].num_classes - 1)
         check_input_shape(self.model, self.image_shape)
         self._check_task()
+        check_changes(self)
 
     def _check_task(self) -> None:
         check_choice("task", self.task, TASKS)
@@ -265,6 +270,9 @@ class TrainConfig:
         model = values.get("model", {})
         if not isinstance(model, ModelConfig):
             values["model"] = ModelConfig(**coerce_fields(ModelConfig, model, "model"))
+        changes = values.get("changes", ())
+        if isinstance(changes, tuple):  # anything else is refused, with its field named, by check_changes
+            values["changes"] = tuple(item if isinstance(item, Change) else Change.from_dict(item) for item in changes)
         return cls(**values)
 
     @classmethod

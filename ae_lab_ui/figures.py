@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ae_core.changes import FIELD_WORDS, Change, effective_changes
 from ae_core.data import tile
 from ae_lab_ui.history import MetricHistory
 
@@ -31,6 +32,8 @@ PLOT_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "las
 # Tableau 10: distinct, colour-blind-friendly enough, and readable on a projector.
 CLASS_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
                  "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
+# The dashed line of a change made while the run trained (Tableau 10's purple).
+CHANGE_COLOUR = "#b07aa1"
 # Batch points beyond this are thinned for drawing; the history keeps them all.
 MAX_BATCH_POINTS = 3000
 # The light gray between the images of the reconstruction grid.
@@ -138,8 +141,12 @@ def for_projector(spec: Figure) -> Figure:
 
 
 def loss_figure(history: MetricHistory, steps_per_epoch: int | None, *, log_scale: bool = False,
-                window: tuple[float, float] | None = None) -> Figure:
+                window: tuple[float, float] | None = None, changes: Sequence[Change] = ()) -> Figure:
     """Batch loss plus the per-epoch train and validation loss, against epochs.
+
+    Each change made while the run trained (``changes``, a ``TrainConfig.changes`` history)
+    is a dashed vertical line where it took effect, labelled with its new value; changes
+    that took effect at the same step share one line.
 
     With ``steps_per_epoch`` unknown (the run has not reported it yet) the x axis is the
     global step instead. ``window`` (x from, x to) zooms in: the y axis then fits the
@@ -170,8 +177,25 @@ def loss_figure(history: MetricHistory, steps_per_epoch: int | None, *, log_scal
                  if window[0] <= x <= window[1] and (y > 0 or not log_scale)]
         if shown:
             yaxis["range"] = _padded_range(min(shown), max(shown), log_scale)
+    shapes, annotations = _change_markers(effective_changes(changes), x_of)
     return figure_spec(traces, "Loss", f"loss-{history.run_id}", height=320, hovermode="x unified",
-                       dragmode=False, xaxis=xaxis, yaxis=yaxis)
+                       dragmode=False, xaxis=xaxis, yaxis=yaxis, shapes=shapes, annotations=annotations)
+
+
+def _change_markers(changes: Sequence[Change], x_of: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Plotly shapes (dashed vertical lines) and annotations (new values) for changes made mid-run."""
+    by_step: dict[int, list[str]] = {}
+    for change in changes:
+        by_step.setdefault(change.step, []).append(f"{FIELD_WORDS[change.field]} {change.value:g}")
+    shapes, annotations = [], []
+    for step, words in by_step.items():
+        (x,) = x_of([step])
+        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,
+                       "line": {"color": CHANGE_COLOUR, "width": 2, "dash": "dash"}})
+        annotations.append({"x": x, "xref": "x", "y": 1, "yref": "paper", "yanchor": "top", "xanchor": "left",
+                            "text": "→ " + ", ".join(words), "showarrow": False,
+                            "font": {"color": CHANGE_COLOUR}, "bgcolor": "rgba(255,255,255,0.8)"})
+    return shapes, annotations
 
 
 def _padded_range(low: float, high: float, log_scale: bool) -> list[float]:

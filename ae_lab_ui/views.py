@@ -158,7 +158,8 @@ def render_loss(record: RunRecord, history: MetricHistory, *, key_prefix: str) -
         with st.container(horizontal=True, vertical_alignment="center", key=f"{key_prefix}_loss_controls"):
             log_scale = st.toggle("Log scale", key=f"{key_prefix}_log_scale")
             window = zoom_window(record, steps_per_epoch, key_prefix=key_prefix)
-        plot(figures.loss_figure(history, steps_per_epoch, log_scale=log_scale, window=window),
+        plot(figures.loss_figure(history, steps_per_epoch, log_scale=log_scale, window=window,
+                                 changes=record.config.changes),
              key=f"{key_prefix}_loss_chart")
 
 

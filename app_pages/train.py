@@ -17,7 +17,7 @@ import streamlit as st
 from ae_core.data import datasets
 from ae_core.errors import RunNotFound
 from ae_core.store import RunRecord, RunStatus, validate_run_id
-from ae_lab_ui import controls, form, link_state, timelapse, views
+from ae_lab_ui import controls, form, link_state, live_changes, timelapse, views
 from ae_lab_ui.history import MetricHistory, ProjectionCache, poll_seconds
 from ae_lab_ui.identity import current_actor
 from ae_lab_ui.services import (attempt, get_manager, how_to_get, keep_error, offer_offline_dataset, show_error,
@@ -108,7 +108,8 @@ def live_view(run_id: str) -> None:
     # or ends, redraw the whole page once, so the polling slows down or stops and the
     # Stop button follows the run's state.
     if poll_seconds(record) != st.session_state.get(POLL_KEY) \
-            or record.is_stopping != st.session_state.get(STOPPING_KEY):
+            or record.is_stopping != st.session_state.get(STOPPING_KEY) \
+            or live_changes.control_state(record) != st.session_state.get(live_changes.STATE_KEY):
         st.rerun(scope="app")
 
 
@@ -192,6 +193,7 @@ else:
     if st.session_state.pop(JUST_STARTED_KEY, False):
         views.close_sidebar_on_a_phone()  # the run, not the settings, is what a phone should show now
     run_header(record)
+    live_changes.render(manager, record)
     if record.status is RunStatus.FAILED and not datasets.is_available_offline(record.config.dataset):
         st.info(how_to_get(record.config.dataset), icon=":material/cloud_download:")
         offer_offline_dataset(form.key("dataset"), key_suffix="failed")

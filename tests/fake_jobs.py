@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 
 from ae_core.access import LAB_OWNER, Actor, ClassRules
+from ae_core.changes import Change
 from ae_core.config import TrainConfig
 from ae_core.errors import QueueFull, RunNotFound
+from ae_core.service.jobs import check_may_change
 from ae_core.store.records import DamagedRun, MetricRow, RunRecord, RunStatus, validate_run_id
 from ae_core.store.layout import RunFolder
 
@@ -107,6 +109,16 @@ class FakeJobManager:
         if record.status.is_active:
             self.set_status(run_id, RunStatus.CANCELLED if self.cancel_stops_at_once else record.status,
                             cancel_requested=True)
+
+    def change(self, run_id: str, field: str, value: float, actor: Actor = LAB_OWNER) -> None:
+        """The real rules (``check_may_change``); recorded at once, as the worker would at its next batch."""
+        self._enter("change", run_id, field, value)
+        record = self._record(run_id)
+        self._check_may_act(record, actor, "change")
+        value = check_may_change(record, field, value)
+        change = Change(step=int(record.progress.get("step", 0)), epoch=int(record.progress.get("epoch", 0)),
+                        field=field, value=value)
+        self.set_status(run_id, record.status, config=record.config.replace(changes=record.config.changes + (change,)))
 
     def delete(self, run_id: str, actor: Actor = LAB_OWNER) -> None:
         self._enter("delete", run_id)

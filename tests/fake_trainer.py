@@ -12,6 +12,8 @@ so that one manager can run differently behaving jobs side by side:
 * ``seed == RUNAWAY_SEED``: never polls ``should_stop`` (a runaway model);
 * anything else: trains normally.
 
+Changes asked for while it trains (``take_changes``) are sent as ``change`` events before the next batch.
+
 ``ceil(train_limit / batch_size)`` steps make an epoch; each step sleeps
 ``$FAKE_STEP_SECONDS`` (default 0.02 s). At each epoch end it writes
 ``checkpoint.json`` (``{"epoch": n}``) into ``checkpoint_dir``, and with
@@ -28,9 +30,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ae_core.changes import Change
 from ae_core.config import TrainConfig
 from ae_core.store import Checkpoint
-from ae_core.training.events import TrainResult, end_event, start_event
+from ae_core.training.events import TrainResult, change_event, end_event, start_event
 
 NAN_SEED = 13
 CRASH_SEED = 17
@@ -47,7 +50,8 @@ def _loss(step: int) -> float:
 
 def train(config: TrainConfig, on_event: Callable[[dict[str, Any]], None] = lambda event: None,
           should_stop: Callable[[], bool] = lambda: False, *, checkpoint_dir: Path | str | None = None,
-          resume: bool = False, should_pause: Callable[[], bool] = lambda: False) -> TrainResult:
+          resume: bool = False, should_pause: Callable[[], bool] = lambda: False,
+          take_changes: Callable[[], list[tuple[str, float]]] = lambda: []) -> TrainResult:
     """Pretend to train; see the module docstring for the behaviours."""
     step_seconds = float(os.environ.get("FAKE_STEP_SECONDS", "0.02"))
     steps_per_epoch = math.ceil((config.train_limit or 256) / config.batch_size)
@@ -71,6 +75,8 @@ def train(config: TrainConfig, on_event: Callable[[dict[str, Any]], None] = lamb
     for epoch in range(initial_epoch, config.num_epochs):
         for batch in range(steps_per_epoch):
             step = epoch * steps_per_epoch + batch + 1
+            for field, value in take_changes():  # applied from this batch on, as the real trainer does
+                on_event(change_event(Change(step=step - 1, epoch=epoch, field=field, value=value), elapsed()))
             time.sleep(step_seconds)
             if config.seed == CRASH_SEED and step == 2:
                 raise RuntimeError(CRASH_MESSAGE)

@@ -15,7 +15,7 @@ from typing import Any
 import keras
 
 from ae_core.config import CONV_ARCHS, ModelConfig
-from ae_core.models.layers import MaskingNoise
+from ae_core.models.layers import LevelGaussianNoise, MaskingNoise
 
 
 def _kernel_penalty(config: ModelConfig) -> keras.regularizers.Regularizer | None:
@@ -121,7 +121,7 @@ def build_decoder(config: ModelConfig, image_shape: tuple[int, int, int]) -> ker
 
 def build_noise_layer(config: ModelConfig, seed: int) -> keras.layers.Layer | None:
     if config.noise == "gaussian":
-        return keras.layers.GaussianNoise(config.noise_level, seed=seed, name="noise")
+        return LevelGaussianNoise(config.noise_level, seed=seed, name="noise")
     if config.noise == "masking":
         return MaskingNoise(config.noise_level, seed=seed, name="noise")
     return None

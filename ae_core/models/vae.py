@@ -16,7 +16,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from ae_core.models.layers import Sampling
+from ae_core.models.layers import LiveSetting, Sampling
 
 RECONSTRUCTION_LOSSES = ("mse", "bce")
 
@@ -61,7 +61,8 @@ class VariationalAutoencoder(keras.Model):
         self.encoder = encoder
         self.decoder = decoder
         self.noise = noise
-        self.beta = float(beta)
+        # A variable the traced train step reads, so that beta can change while the model trains.
+        self.beta_setting = LiveSetting(beta, "beta")
         self.reconstruction = reconstruction
         self.seed = seed
         self.sampling = Sampling(seed=seed, name="sampling")
@@ -72,6 +73,11 @@ class VariationalAutoencoder(keras.Model):
         # The sub-models are built already; building the wrapper now records its
         # input shape, which Keras needs to rebuild it when a saved file loads.
         self.build(tuple(encoder.inputs[0].shape))
+
+    @property
+    def beta(self) -> float:
+        """The KL term's weight now."""
+        return self.beta_setting.value
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         if self.noise is not None and not self.noise.built:
@@ -107,7 +113,7 @@ class VariationalAutoencoder(keras.Model):
         reconstruction_loss = ops.mean(ops.sum(per_element, axis=tuple(range(1, len(per_element.shape)))))
         kl = -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
         kl_loss = ops.mean(ops.sum(kl, axis=1))
-        total_loss = reconstruction_loss + self.beta * kl_loss
+        total_loss = reconstruction_loss + ops.cast(self.beta_setting.variable, kl_loss.dtype) * kl_loss
         # Weight penalties and the sparse-code activity penalty live in the sub-models.
         penalties = self.encoder.losses + self.decoder.losses
         if penalties:

@@ -156,6 +156,25 @@ def corrupt(bundle: Autoencoder, x: np.ndarray, seed: int | None = None) -> np.n
     return np.asarray(keras.ops.convert_to_numpy(layer(images, training=True)))
 
 
+def live_settings(bundle: Autoencoder) -> dict[str, Any]:
+    """The variables a run's changes assign (``ae_core.changes.CHANGEABLE``), by field, where the model has them.
+
+    ``learning_rate`` is the optimizer's; ``beta`` a VAE's; ``noise_level`` the noise layer's
+    (absent for a model saved before noise levels could change, whose Keras ``GaussianNoise`` has none).
+    """
+    model = bundle.autoencoder
+    found: dict[str, Any] = {"learning_rate": model.optimizer.learning_rate}
+    if isinstance(model, VariationalAutoencoder):
+        found["beta"] = model.beta_setting.variable
+    try:
+        level = getattr(model.get_layer("noise"), "level", None)
+    except ValueError:  # no noise layer
+        level = None
+    if level is not None:
+        found["noise_level"] = level.variable
+    return found
+
+
 def count_parameters(bundle: Autoencoder) -> dict[str, int]:
     """Weights in the encoder, decoder and whole model (a VAE's encoder counts its log-variance head)."""
     return {"encoder": int(bundle.autoencoder.get_layer("encoder").count_params()),

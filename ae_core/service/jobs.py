@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ae_core.access import LAB_OWNER, Actor, ClassRules, default_max_queued
+from ae_core.changes import FIELD_WORDS, check_change
 from ae_core.checks import check_float, check_int, fail, is_whole
 from ae_core.config import TrainConfig
 from ae_core.errors import QueueFull, RunNotFound
@@ -58,6 +59,26 @@ def default_threads_per_run() -> int:
     more from running more runs at once than from making one faster.
     """
     return _from_env(THREADS_ENV) or min(4, max(1, (os.cpu_count() or 1) // 2))
+
+
+def check_may_change(record: RunRecord, field: str, value: object) -> float:
+    """The rule for a change while a run trains (``JobManager.change``): the run trains now, and the value is allowed.
+
+    Returns:
+        The value, as a float.
+
+    Raises:
+        ValueError: in plain words, for a run that is not training now (queued, paused, stopping,
+            ended), a field the run does not have, or a value out of range (naming the field).
+    """
+    run = record.run_id[:8]
+    if record.is_paused:
+        raise ValueError(f"Run {run} is paused so that a waiting run could start; change its "
+                         f"{FIELD_WORDS.get(field, field)} when it trains again.")
+    if record.status is not RunStatus.RUNNING or record.is_stopping:
+        state = "stopping" if record.is_stopping else f"{record.status.value.lower()}, not training"
+        raise ValueError(f"Only a run that is training can be changed; run {run} is {state}.")
+    return check_change(record.config, field, value)
 
 
 class JobManager:
@@ -184,6 +205,27 @@ class JobManager:
         self._check_may_act(run_id, actor, "stop")
         if self.store.lifecycle.request_cancel(run_id) == RunStatus.RUNNING:
             self._supervisor.wake()
+
+    def change(self, run_id: str, field: str, value: float, actor: Actor = LAB_OWNER) -> None:
+        """Change a setting of a training run from its next batch (``ae_core.changes``).
+
+        The worker applies it and sends a ``change`` event, which the store adds to the
+        run's ``config.json`` (``TrainConfig.changes``); a resumed run replays it.
+
+        Args:
+            run_id: a RUNNING run.
+            field: one of the run's ``ae_core.changes.changeable_fields``.
+            value: the new value, within the config's rules for that field.
+
+        Raises:
+            RunNotFound: for an unknown run.
+            PermissionError: if ``actor`` may not act on the run (another student's).
+            ValueError: for a run that is not training now (queued, paused, stopping, ended),
+                a field the run does not have, or a value out of range (naming the field).
+        """
+        self._check_may_act(run_id, actor, "change")
+        value = check_may_change(self.store.get_run(run_id), field, value)
+        self._supervisor.request_change(run_id, field, value)
 
     def delete(self, run_id: str, actor: Actor = LAB_OWNER) -> None:
         """Delete a run with its metrics and artifacts, cancelling it first if needed.

@@ -26,7 +26,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from ae_core.service.worker import Job, WorkerSettings, worker_main
+from ae_core.service.worker import CHANGE_SLOTS, Job, WorkerSettings, post_change, worker_main
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,8 @@ class WorkerHandle:
     jobs: Connection
     events: Connection
     stop_token: Any
+    # Changes asked for while its run trains (``worker.post_change``): a shared array with its lock.
+    changes: Any = None
     ready: bool = False
     retiring: bool = False
     run_id: str | None = None
@@ -135,14 +137,16 @@ class WorkerPool:
         job_reader, job_writer = self._context.Pipe(duplex=False)
         event_reader, event_writer = self._context.Pipe(duplex=False)
         stop_token = self._context.RawValue("q", 0)
+        changes = self._context.Array("d", CHANGE_SLOTS)
         process = self._context.Process(target=worker_main, name="ae-lab-worker", daemon=True,
-                                        args=(self.settings, job_reader, event_writer, stop_token))
+                                        args=(self.settings, job_reader, event_writer, stop_token, changes))
         with _main_not_reimported(), _ctrl_c_blocked():
             process.start()
         # Close our copies of the child's ends, so that its death shows as EOF.
         job_reader.close()
         event_writer.close()
-        worker = WorkerHandle(process=process, jobs=job_writer, events=event_reader, stop_token=stop_token)
+        worker = WorkerHandle(process=process, jobs=job_writer, events=event_reader, stop_token=stop_token,
+                              changes=changes)
         self.workers.append(worker)
         logger.info("Started training worker %s", process.pid)
         return worker
@@ -195,6 +199,8 @@ class WorkerPool:
         worker.run_id = run_id
         worker.stop_requested_at = None
         worker.pause_requested = False
+        with worker.changes.get_lock():  # nothing asked of the last run reaches this one
+            worker.changes[:] = [0.0] * CHANGE_SLOTS
         worker.jobs.send(Job(run_id=run_id, token=worker.token, config=config, run_dir=run_dir,
                              source_model=source_model))
 
@@ -203,6 +209,11 @@ class WorkerPool:
         if worker.busy and worker.stop_requested_at is None:
             worker.stop_token.value = worker.token
             worker.stop_requested_at = time.monotonic()
+
+    def post_change(self, worker: WorkerHandle, field: str, value: float) -> None:
+        """Hand a change of its current run to the worker; it applies it at its next batch."""
+        if worker.busy:
+            post_change(worker.changes, field, value)
 
     def request_pause(self, worker: WorkerHandle) -> None:
         """Ask the worker's current job to pause at its next epoch end, checkpointed (idempotent)."""

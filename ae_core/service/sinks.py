@@ -24,6 +24,7 @@ from typing import Any, Mapping, Protocol
 
 import numpy as np
 
+from ae_core.changes import Change
 from ae_core.store import RESUME_KIND, SNAPSHOT_KINDS, RunStatus, RunStore, stopped_status
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,9 @@ class StoreSink:
         elif kind == "epoch":
             rows = [_row("epoch", key, value, event) for key, value in dict(event.get("metrics") or {}).items()]
             self.store.append_metrics(run_id, rows, progress={"epoch": int(event["epoch"]), "step": int(event["step"])})
+        elif kind == "change":  # the run's history, in its config.json (``ae_core.changes``)
+            self.store.record_change(run_id, Change(step=int(event["step"]), epoch=int(event["epoch"]),
+                                                    field=str(event["field"]), value=float(event["value"])))
         elif kind in SNAPSHOT_KINDS:
             self.store.write_snapshot(run_id, str(kind), event)
         elif kind == "end":

@@ -70,6 +70,8 @@ class Supervisor:
         self._stopping = threading.Event()
         # Final-status writes the store refused, by run: retried until one succeeds.
         self._unwritten: dict[str, Callable[[], object]] = {}
+        # Changes asked for by run, field -> value, until handed to the run's worker (``_hand_over_changes``).
+        self._changes: dict[str, dict[str, float]] = {}
         # Runs stopped because the disk refused their events, with the message they fail with.
         self._unwritable: dict[str, str] = {}
         self._next_sweep = 0.0
@@ -89,6 +91,15 @@ class Supervisor:
             os.write(self._wake_write, b"!")
         except OSError:
             pass  # the pipe is full (a wake-up is pending anyway) or already closed
+
+    def request_change(self, run_id: str, field: str, value: float) -> None:
+        """Pass a change to the worker of a RUNNING run, which applies it at its next batch. Thread-safe.
+
+        A change its run no longer trains to take (it ended or paused meanwhile) is dropped.
+        """
+        with self._lock:
+            self._changes.setdefault(run_id, {})[field] = value
+        self.wake()
 
     def allow_retry(self) -> None:
         """After workers failed to start, allow one more try (called on each submit)."""
@@ -115,6 +126,7 @@ class Supervisor:
                 if not self._stopping.is_set():
                     self._finish_runs_without_workers()
                     self._apply_cancels()
+                    self._hand_over_changes()
                     self._dispatch()
             except Exception:  # noqa: BLE001 (the supervisor must outlive any one bad event)
                 logger.exception("Job supervisor error; carrying on")
@@ -248,6 +260,13 @@ class Supervisor:
                 logger.warning("Run %s did not stop within %.0f s; killing worker %s", run_id,
                                self.cancel_grace_seconds, worker.pid)
                 self._pool.kill(worker)
+
+    def _hand_over_changes(self) -> None:
+        with self._lock:
+            changes, self._changes = self._changes, {}
+        for worker in self._pool.workers:
+            for field, value in changes.get(worker.run_id or "", {}).items():
+                self._pool.post_change(worker, field, value)
 
     def _requeue_paused(self, run_id: str) -> None:
         """A run paused at an epoch end goes back in the queue; one asked to cancel meanwhile ends instead."""

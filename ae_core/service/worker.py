@@ -28,6 +28,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable
 
+from ae_core.changes import CHANGEABLE
 from ae_core.config import TrainConfig
 from ae_core.errors import AELabError
 from ae_core.export.tensorboard import TensorBoardSink
@@ -51,6 +52,41 @@ Trainer = Callable[..., Any]
 # two 1-thread workers on the 2-core machine, they otherwise take both cores from the
 # server at equal weight. Training alone on the machine runs as fast as before.
 BACKGROUND_NICENESS = 10
+
+
+# Changes asked for while a run trains travel in a shared array of doubles, two slots per field of
+# ``CHANGEABLE``: how many times it was asked (a counter the worker compares with what it has
+# taken), and the value last asked. Read under the array's lock at each poll (a microsecond).
+CHANGE_SLOTS = 2 * len(CHANGEABLE)
+
+
+def post_change(changes: Any, field: str, value: float) -> None:
+    """Write a change of ``field`` into a worker's shared change array (the manager's side)."""
+    slot = 2 * CHANGEABLE.index(field)
+    with changes.get_lock():
+        changes[slot + 1] = float(value)
+        changes[slot] += 1.0
+
+
+class ChangeInbox:
+    """The worker's side of the shared change array: each call returns the changes posted since the last.
+
+    Two changes of one field between polls leave the last: it is the one in force from the next batch.
+    """
+
+    def __init__(self, changes: Any) -> None:
+        self.changes = changes
+        self.taken = [0.0] * len(CHANGEABLE)
+
+    def __call__(self) -> list[tuple[str, float]]:
+        with self.changes.get_lock():
+            values = self.changes[:]
+        new = []
+        for index, field in enumerate(CHANGEABLE):
+            if values[2 * index] != self.taken[index]:
+                self.taken[index] = values[2 * index]
+                new.append((field, values[2 * index + 1]))
+        return new
 
 
 @dataclass(frozen=True)
@@ -119,7 +155,8 @@ def load_trainer(trainer: Trainer | str) -> Trainer:
 
 
 def run_job(job: Job, trainer: Trainer, sink: EventSink, should_stop: Callable[[], bool],
-            should_pause: Callable[[], bool] = never_stop) -> str:
+            should_pause: Callable[[], bool] = never_stop,
+            take_changes: Callable[[], list[tuple[str, float]]] | None = None) -> str:
     """Run one training job, sending every event to ``sink``. Never raises for a bad run.
 
     The trainer's own ``end`` event is held back until the final model is
@@ -162,6 +199,8 @@ def run_job(job: Job, trainer: Trainer, sink: EventSink, should_stop: Callable[[
         options: dict[str, Any] = {}
         if job.source_model is not None:
             options["source_model"] = Path(job.source_model)
+        if take_changes is not None:
+            options["take_changes"] = take_changes
         # Resuming is always asked for: only a run that trained before has a checkpoint,
         # and the trainer starts afresh when there is none.
         result = trainer(config, on_event=on_event, should_stop=lambda: bool(closed) or should_stop(),
@@ -202,7 +241,8 @@ def _describe(error: BaseException, run_dir: Path) -> str:
     return f"Training crashed: {type(error).__name__}: {error}"
 
 
-def worker_main(settings: WorkerSettings, jobs: Connection, events: Connection, stop_token: Any) -> None:
+def worker_main(settings: WorkerSettings, jobs: Connection, events: Connection, stop_token: Any,
+                changes: Any = None) -> None:
     """The worker process's main loop (the spawn target).
 
     Args:
@@ -210,6 +250,7 @@ def worker_main(settings: WorkerSettings, jobs: Connection, events: Connection, 
         jobs: receives ``Job`` objects, or None to exit.
         events: sends messages and events to the manager.
         stop_token: a shared integer; the current job stops when it equals the job's token.
+        changes: the shared array of changes asked for while a job trains (``post_change``), or None.
     """
     _ignore_ctrl_c()
     _lower_priority()
@@ -248,7 +289,7 @@ def worker_main(settings: WorkerSettings, jobs: Connection, events: Connection, 
         retiring = jobs_done >= settings.jobs_per_worker
         job_sink = _tensorboard_sink(job, sink) if settings.tensorboard and trainer is train else sink
         try:
-            status = run_job(job, trainer, job_sink, stop, pause)
+            status = run_job(job, trainer, job_sink, stop, pause, None if changes is None else ChangeInbox(changes))
             if retiring:  # announced first, so the manager never sends this worker another job
                 events.send(("retiring",))
             events.send(("done", job.run_id))

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from ae_core.store import artifacts, removal, rows
+from ae_core.changes import Change
 from ae_core.store.history import SHARED_RECONSTRUCTION_KEYS, SnapshotHistory
 from ae_core.checks import check_int
 from ae_core.config import MAX_CONFIG_JSON_BYTES, TrainConfig
@@ -112,8 +113,8 @@ class RunStore:
         removal.remove_leftovers(self.runs_dir)
         self.db = Database(self.home / DB_FILENAME, _SCHEMA, added_columns=_ADDED_COLUMNS)
         self.lifecycle = RunLifecycle(self.db)
-        # config.json never changes after submit, so parsed configs are cached
-        # (keyed by the file's mtime and size, in case someone edits it).
+        # config.json changes only when a change made while the run trains is recorded, so parsed
+        # configs are cached (keyed by the file's mtime and size, which such a record changes).
         self._configs: dict[str, tuple[tuple[int, int], TrainConfig]] = {}
         # Damaged metric rows are logged once each, not at every poll of a page.
         self._logged_rows: set[tuple[str, object]] = set()
@@ -231,6 +232,20 @@ class RunStore:
         config = rows.parse_config(path.read_bytes())
         self._configs[run_id] = (signature, config)
         return config
+
+    def record_change(self, run_id: str, change: Change) -> None:
+        """Add a change made while the run trained to its ``config.json`` history (``TrainConfig.changes``).
+
+        Like metrics, only while the run is RUNNING: a late event never rewrites an ended run's config.
+
+        Raises:
+            ValueError: if the history is full (``ae_core.changes.MAX_CHANGES``).
+        """
+        if self.status(run_id) is not RunStatus.RUNNING:
+            return
+        config = self.read_config(run_id)
+        artifacts.write_json_atomic(self.folder(run_id).config_path,
+                                    config.replace(changes=config.changes + (change,)).to_dict())
 
     def _row(self, run_id: str) -> sqlite3.Row:
         validate_run_id(run_id)

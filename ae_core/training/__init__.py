@@ -31,7 +31,8 @@ __all__ = ["Event", "FAILED", "FINISHED", "PAUSED", "STOPPED", "TrainResult", "e
 def train(config: TrainConfig, on_event: Callable[[Event], None] = ignore_event,
           should_stop: Callable[[], bool] = never_stop, *, checkpoint_dir: Path | str | None = None,
           resume: bool = False, splits: Splits | None = None,
-          source_model: Path | str | None = None, should_pause: Callable[[], bool] = never_stop) -> TrainResult:
+          source_model: Path | str | None = None, should_pause: Callable[[], bool] = never_stop,
+          take_changes: Callable[[], list[tuple[str, float]]] | None = None) -> TrainResult:
     """Train what ``config`` describes (an autoencoder, or a classifier for ``task="classify"``), with live events.
 
     Args:
@@ -47,6 +48,9 @@ def train(config: TrainConfig, on_event: Callable[[Event], None] = ignore_event,
             of run ``config.source_run_id``.
         should_pause: polled at each epoch end (but the last); True ends the run there,
             checkpointed, with the status ``"paused"``, to be resumed later.
+        take_changes: polled before every few batches of an autoencoder run: the
+            ``(field, value)`` changes asked for since (``ae_core.changes``), applied at once
+            and sent as ``change`` events. A classifier run takes none.
 
     Returns:
         A ``TrainResult``. A diverging loss or a stop request is a result, not an exception.
@@ -62,4 +66,4 @@ def train(config: TrainConfig, on_event: Callable[[Event], None] = ignore_event,
         return train_classifier(config, on_event, should_stop, source_model=source_model, **options)
     from ae_core.training.autoencoder import train_autoencoder
 
-    return train_autoencoder(config, on_event, should_stop, **options)
+    return train_autoencoder(config, on_event, should_stop, take_changes=take_changes, **options)

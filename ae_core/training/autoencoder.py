@@ -18,12 +18,14 @@ import numpy as np
 from ae_core.checks import check_int
 from ae_core.config import TrainConfig
 from ae_core.data import Splits, fixed_sample, make_dataset
-from ae_core.models import Autoencoder, build_autoencoder, corrupt, load_autoencoder, save_autoencoder
+from ae_core.models import (Autoencoder, build_autoencoder, corrupt, live_settings, load_autoencoder,
+                            save_autoencoder)
 from ae_core.training.callbacks import (MetricEvents, RunState, SnapshotEvents,
                                         StopOnRequestOrDivergence)
 from ae_core.training.events import Event, TrainResult, ignore_event, never_stop
 from ae_core.training.fit import (STEPS_PER_EXECUTION, EpochCheckpoint, fit_live, keep_if_paused, resume_or_build,
                                   run_start_event, seeded_splits)
+from ae_core.training.live_changes import ChangeSource, LiveChanges, no_changes
 
 NUM_RECONSTRUCTIONS = 16
 MAX_LATENT_POINTS = 2000
@@ -37,7 +39,8 @@ def psnr_from_mse(mse: float) -> float:
 def train_autoencoder(config: TrainConfig, on_event: Callable[[Event], None] = ignore_event,
                       should_stop: Callable[[], bool] = never_stop, *, checkpoint_dir: Path | str | None = None,
                       resume: bool = False, splits: Splits | None = None,
-                      should_pause: Callable[[], bool] = never_stop) -> TrainResult:
+                      should_pause: Callable[[], bool] = never_stop,
+                      take_changes: ChangeSource | None = None) -> TrainResult:
     """Train the autoencoder a ``task="reconstruct"`` config describes, emitting live events.
 
     The arguments are those of ``ae_core.training.train``.
@@ -70,6 +73,7 @@ def train_autoencoder(config: TrainConfig, on_event: Callable[[Event], None] = i
     state = RunState(steps_per_epoch, initial_epoch)
     callbacks: list[keras.callbacks.Callback] = [
         StopOnRequestOrDivergence(state, should_stop, should_pause), MetricEvents(state, on_event),
+        LiveChanges(state, config, live_settings(bundle), take_changes or no_changes, on_event),
         SnapshotEvents(state, bundle, on_event, images=splits.x_val, labels=splits.y_val,
                        recon_indices=recon_indices, latent_indices=latent_indices, corrupt=noisy),
     ]

@@ -55,6 +55,12 @@ def start_event(num_epochs: int, steps_per_epoch: int, initial_epoch: int, num_t
             "class_names": list(class_names), "time": 0.0}
 
 
+def change_event(change: Any, time: float) -> Event:
+    """The ``change`` event of a setting changed while the run trains (an ``ae_core.changes.Change``)."""
+    return {"type": "change", "epoch": change.epoch, "step": change.step, "field": change.field,
+            "value": change.value, "time": time}
+
+
 def end_event(status: str, message: str, result: dict[str, Any] | None, time: float = 0.0) -> Event:
     """The ``end`` event every run sends last: its outcome, a message for people, and its result figures."""
     if status not in OUTCOMES:
