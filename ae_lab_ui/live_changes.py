@@ -20,6 +20,13 @@ from ae_lab_ui.services import JobService, show_error
 # (the run started, paused or ended, or a change was recorded), so the control follows the run.
 STATE_KEY = "train_change_state"
 STEPS = {"beta": 0.1, "noise_level": 0.05}
+# Once the person has touched the control it stays open: the page is redrawn as a whole when
+# the run's polling slows down or a change is recorded, and a redrawn expander starts closed.
+OPEN_KEY = "train_change_open"
+
+
+def _keep_open() -> None:
+    st.session_state[OPEN_KEY] = True
 
 
 def offered(record: RunRecord) -> bool:
@@ -45,19 +52,21 @@ def render(manager: JobService, record: RunRecord) -> None:
 def _control(manager: JobService, record: RunRecord) -> None:
     config = record.config
     step = int((record.progress or {}).get("step", 0))
-    with st.expander("Change while training", icon=":material/tune:"), st.container(key="train_change"):
+    with st.expander("Change while training", icon=":material/tune:", expanded=st.session_state.get(OPEN_KEY, False)), \
+            st.container(key="train_change"):
         st.caption("A new value takes effect at the next batch, and the loss curve marks where.")
         field_column, value_column, button_column = st.columns([2, 3, 1], vertical_alignment="bottom")
         field = field_column.selectbox("Setting", changeable_fields(config), format_func=lambda f: FIELD_WORDS[f],
-                                       key="train_change_field")
+                                       key="train_change_field", on_change=_keep_open)
         current = value_at(config, field, step)
         if field == "learning_rate":
             choices = sorted({*form.LEARNING_RATE_CHOICES, current})
             value = value_column.select_slider(f"New {FIELD_WORDS[field]} (now {current:g})", choices, value=current,
-                                               key=f"train_change_value_{field}")
+                                               key=f"train_change_value_{field}", on_change=_keep_open)
         else:
             value = value_column.number_input(f"New {FIELD_WORDS[field]} (now {current:g})", value=current,
-                                              step=STEPS[field], format="%g", key=f"train_change_value_{field}")
+                                              step=STEPS[field], format="%g", key=f"train_change_value_{field}",
+                                              on_change=_keep_open)
         if button_column.button("Apply", key="train_change_apply", icon=":material/check:"):
             try:
                 manager.change(record.run_id, field, float(value), current_actor())
