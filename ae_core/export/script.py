@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from ae_core.config import TrainConfig
 from ae_core.export.script_data import LOADER_IMPORTS, data_section
-from ae_core.export.script_model import (MASKING_NOISE, SAMPLING, autoencoder_section, decoder_section,
-                                         encoder_section, vae_class)
+from ae_core.export.script_model import (SAMPLING, autoencoder_section, decoder_section, encoder_section,
+                                         masking_noise, vae_class)
+from ae_core.export.script_schedule import GAUSSIAN_NOISE, follow_schedule, schedule_setting, scheduled
 
 OPTIMIZER_CLASSES = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
 TEST_MSE_LABEL = "test MSE:"  # the script's last line starts with it (the tests read it)
@@ -49,11 +50,14 @@ def _settings(config: TrainConfig) -> str:
         values.append(("NOISE_LEVEL", model.noise_level))
     if model.is_variational:
         values.append(("BETA", model.beta))
-    return "\n".join(f"{name} = {value!r}" for name, value in values)
+    lines = [f"{name} = {value!r}" for name, value in values]
+    changed = schedule_setting(config)
+    return "\n".join(lines + ([changed] if changed else []))
 
 
 def _training(config: TrainConfig) -> str:
     model = "vae" if config.model.is_variational else "autoencoder"
+    callback, follow = follow_schedule(config, model)
     optimizer = OPTIMIZER_CLASSES[config.optimizer]
     loss = "" if config.model.is_variational else (
         f'\n{" " * (len(model) + 9)}loss="{"binary_crossentropy" if config.model.loss == "bce" else "mse"}", '
@@ -61,12 +65,13 @@ def _training(config: TrainConfig) -> str:
     lines = [f"{model}.compile(optimizer=keras.optimizers.{optimizer}(learning_rate=LEARNING_RATE),{loss})"
              if loss else f"{model}.compile(optimizer=keras.optimizers.{optimizer}(learning_rate=LEARNING_RATE))",
              *([] if config.model.is_variational else [f"{model}.summary()"]),
+             *([follow] if follow else []),
              f"{model}.fit(x_train, x_train, epochs=EPOCHS, batch_size=BATCH_SIZE, shuffle=True,",
-             f"{' ' * (len(model) + 5)}validation_data=(x_val, x_val))",
+             f"{' ' * (len(model) + 5)}validation_data=(x_val, x_val){', callbacks=[schedule]' if follow else ''})",
              "",
              f"test = {model}.evaluate(x_test, x_test, batch_size=BATCH_SIZE, return_dict=True, verbose=0)",
              f'print(f"{TEST_MSE_LABEL} {{test[\'mse\']:.5f}}")']
-    return "\n".join(lines)
+    return "\n".join(([callback, ""] if callback else []) + lines)
 
 
 def training_script(config: TrainConfig, run_id: str | None = None, description: str | None = None) -> str:
@@ -99,7 +104,9 @@ def training_script(config: TrainConfig, run_id: str | None = None, description:
         lines += [f"weight_penalty = keras.regularizers.L1L2(l1={model.l1_weight!r}, l2={model.l2_weight!r})"
                   "  # lambda * R, added to the loss"]
     if model.noise == "masking":
-        lines += ["", "", MASKING_NOISE]
+        lines += ["", "", masking_noise(config)]
+    elif model.noise == "gaussian" and "noise_level" in scheduled(config):
+        lines += ["", "", GAUSSIAN_NOISE]
     if model.is_variational:
         lines += ["", "", SAMPLING]
     lines += ["", encoder_section(config), "", decoder_section(config), ""]

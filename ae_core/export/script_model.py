@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 
 from ae_core.config import CONV_ARCHS, ModelConfig, TrainConfig
+from ae_core.export.script_schedule import scheduled
 
 MASKING_NOISE = '''class MaskingNoise(layers.Layer):
     """Denoising: while training, switch each pixel off with probability `rate` (no rescaling)."""
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.rate = rate
+        self.rate = RATE
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, inputs, training=None):
@@ -140,9 +141,18 @@ def decoder_section(config: TrainConfig) -> str:
     return "\n".join(lines)
 
 
-def _noise_layer(model: ModelConfig) -> str:
-    layer = "GaussianNoise" if model.noise == "gaussian" else "MaskingNoise"
-    return f"{'layers.' if model.noise == 'gaussian' else ''}{layer}(NOISE_LEVEL, seed=SEED)"
+def masking_noise(config: TrainConfig) -> str:
+    """The ``MaskingNoise`` layer's class; its rate a variable when the run's noise level changed mid-run."""
+    changing = "noise_level" in scheduled(config)
+    return MASKING_NOISE.replace("self.rate = RATE", 'self.rate = keras.Variable(rate, trainable=False, name="noise_level")'
+                                 if changing else "self.rate = rate")
+
+
+def _noise_layer(config: TrainConfig) -> str:
+    # Keras's GaussianNoise unless the level changed mid-run: then the script's own (script_schedule).
+    keras_layer = config.model.noise == "gaussian" and "noise_level" not in scheduled(config)
+    layer = "GaussianNoise" if config.model.noise == "gaussian" else "MaskingNoise"
+    return f"{'layers.' if keras_layer else ''}{layer}(NOISE_LEVEL, seed=SEED)"
 
 
 def autoencoder_section(config: TrainConfig) -> str:
@@ -151,7 +161,8 @@ def autoencoder_section(config: TrainConfig) -> str:
     lines = [f"inputs = keras.Input(shape=({height}, {width}, {channels}))"]
     source = "inputs"
     if config.model.noise != "none":
-        lines.append(f"noisy = {_noise_layer(config.model)}(inputs)  # denoising: noise only while training")
+        lines.append(f"noise = {_noise_layer(config)}  # denoising: noise only while training")
+        lines.append("noisy = noise(inputs)")
         source = "noisy"
     lines.append(f'autoencoder = keras.Model(inputs, decoder(encoder({source})), name="autoencoder")')
     return "\n".join(lines)
@@ -164,7 +175,11 @@ def vae_class(config: TrainConfig) -> str:
         per_pixel = "ops.binary_crossentropy(targets, reconstruction)"
     else:
         per_pixel = "ops.square(targets - reconstruction)"
-    noise_init = f"\n        self.noise = {_noise_layer(model)}  # denoising" if model.noise != "none" else ""
+    extra_init = f"\n        self.noise = {_noise_layer(config)}  # denoising" if model.noise != "none" else ""
+    beta = "BETA"
+    if "beta" in scheduled(config):
+        beta = "self.beta"
+        extra_init += '\n        self.beta = keras.Variable(BETA, trainable=False, name="beta")  # SCHEDULE changes it'
     noise_call = "\n        inputs = self.noise(inputs, training=training)" if model.noise != "none" else ""
     penalised = model.l1_weight > 0 or model.l2_weight > 0 or model.l1_activity > 0
     penalties = ("\n        total_loss = total_loss + ops.sum(self.encoder.losses + self.decoder.losses)"
@@ -175,7 +190,7 @@ def vae_class(config: TrainConfig) -> str:
     def __init__(self, encoder, decoder, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
-        self.decoder = decoder{noise_init}
+        self.decoder = decoder{extra_init}
         self.sampling = Sampling(seed=SEED)
         self.total_loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
@@ -198,7 +213,7 @@ def vae_class(config: TrainConfig) -> str:
         reconstruction_loss = ops.mean(ops.sum({per_pixel}, axis=(1, 2, 3)))
         kl_loss = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
         kl_loss = ops.mean(ops.sum(kl_loss, axis=1))
-        total_loss = reconstruction_loss + BETA * kl_loss{penalties}
+        total_loss = reconstruction_loss + {beta} * kl_loss{penalties}
         mse = ops.mean(ops.square(targets - reconstruction))
         return total_loss, reconstruction_loss, kl_loss, mse
 
