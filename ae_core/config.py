@@ -248,6 +248,25 @@ class TrainConfig:
                            batch_size=batch_size, train_limit=train_limit or None,
                            source_run_id=source_run_id if classifier == "encoder_head" else None)
 
+    def distinctions(self) -> dict[str, typing.Any]:
+        """What sets an autoencoder run apart beyond its dataset, architecture and latent size.
+
+        Returns:
+            In this order, each only when it applies: ``noise`` as ``(kind, level)``, ``beta``
+            (a VAE's β other than 1) and ``exclude_class``; empty for a classifier run. Run
+            titles (``form.describe``) and TensorBoard's run names spell these out.
+        """
+        if self.task != "reconstruct":
+            return {}
+        model, found = self.model, {}
+        if model.noise != "none":
+            found["noise"] = (model.noise, model.noise_level)
+        if model.is_variational and model.beta != 1.0:
+            found["beta"] = model.beta
+        if self.exclude_class is not None:
+            found["exclude_class"] = self.exclude_class
+        return found
+
     def to_dict(self) -> dict[str, typing.Any]:
         """A JSON-ready dict (tuples become lists)."""
         return dataclasses.asdict(self)

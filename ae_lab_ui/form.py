@@ -270,13 +270,9 @@ def describe(config: TrainConfig) -> str:
     model = config.model
     parts = [dataset_title(config.dataset), ARCH_TITLES.get(model.arch, model.arch),
              f"latent {model.latent_dim}"]
-    if model.noise != "none":
-        parts.append(f"{model.noise} noise {model.noise_level:g}")
-    if model.is_variational and model.beta != 1.0:
-        parts.append(f"β {model.beta:g}")
-    if config.exclude_class is not None:
-        parts.append(f"without {DATASETS[config.dataset].class_names[config.exclude_class]}")
-    return " · ".join(parts)
+    spelt = {"noise": lambda noise: f"{noise[0]} noise {noise[1]:g}", "beta": lambda beta: f"β {beta:g}",
+             "exclude_class": lambda label: f"without {DATASETS[config.dataset].class_names[label]}"}
+    return " · ".join(parts + [spelt[name](value) for name, value in config.distinctions().items()])
 
 
 def architecture(config: TrainConfig) -> str:

@@ -58,14 +58,10 @@ def run_name(config: TrainConfig) -> str:
     if config.task == "classify":
         parts = [config.dataset, "classify", config.classifier] + list(config.augment)
     else:
-        model = config.model
-        parts = [config.dataset, model.arch, f"latent{model.latent_dim}"]
-        if model.noise != "none":
-            parts.append(f"{model.noise}{model.noise_level:g}")
-        if model.is_variational and model.beta != 1.0:
-            parts.append(f"beta{model.beta:g}")
-        if config.exclude_class is not None:
-            parts.append(f"without{config.exclude_class}")
+        parts = [config.dataset, config.model.arch, f"latent{config.model.latent_dim}"]
+        spelt = {"noise": lambda noise: f"{noise[0]}{noise[1]:g}", "beta": lambda beta: f"beta{beta:g}",
+                 "exclude_class": lambda label: f"without{label}"}
+        parts += [spelt[name](value) for name, value in config.distinctions().items()]
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", "-".join(parts))
 
 
