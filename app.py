@@ -50,6 +50,9 @@ except Exception as error:  # noqa: BLE001 - a page must say what is wrong, not 
     st.error("The training service could not start, so nothing can be trained right now. "
              f"{friendly_message(error)}", icon=":material/error:")
     st.stop()
+# Saved runs can still be read when no run can train (a Ray cluster that is down): say so on every page.
+if (problem := get_manager().problem()) is not None:
+    st.error(problem, icon=":material/cloud_off:")
 
 # The default page is served at "/" whatever its url_path, so "/train?run_id=..." (a link
 # someone typed or shared) would be "Page not found": a hidden page there forwards to "/",

@@ -27,3 +27,7 @@ class QueueFull(AELabError):
                          "one person may have at once in this class. Wait until one starts, or cancel one on the "
                          "Runs page, then press Train again.")
         self.limit = limit
+
+
+class ExecutorUnavailable(AELabError):
+    """No training worker can start: the executor's machines cannot be reached (a Ray cluster that is down)."""

@@ -42,3 +42,34 @@ def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakeJobManager:
     monkeypatch.setattr(datasets, "is_available_offline", lambda name: name == "mnist_sample")
     yield manager
     services.inject_manager(None)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real two-node Ray cluster on this machine (``ray.cluster_utils.Cluster``), one CPU per node.
+
+    This process joins it as the server would. Its nodes are started from here, so their workers
+    inherit a ``PYTHONPATH`` that finds ``ae_core`` and the tests' fake trainer (a real cluster's
+    nodes have the lab installed). Health checks are fast so that a killed node is noticed in a
+    second, as a production cluster would in its own (longer) period.
+    """
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    paths = [str(REPO), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]
+    previous = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(path for path in paths if path)
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 1, "include_dashboard": False,
+        "_system_config": {"health_check_period_ms": 500, "health_check_failure_threshold": 3,
+                           "health_check_initial_delay_ms": 0}})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False, namespace="ae_lab")
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+    if previous is None:
+        os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = previous

@@ -50,6 +50,7 @@ class FakeJobManager:
         # False makes the fake do the same (the run shows "Stopping…" until set_status).
         self.cancel_stops_at_once = True
         self.rules = ClassRules()
+        self.training_problem: str | None = None
 
     # --- the JobManager API -------------------------------------------------
     def submit(self, config: TrainConfig, actor: Actor = LAB_OWNER) -> str:
@@ -185,6 +186,10 @@ class FakeJobManager:
 
     def shutdown(self) -> None:
         self._enter("shutdown")
+
+    def problem(self) -> str | None:
+        """Why no run can train (as the real manager says it); tests set ``self.training_problem``."""
+        return self.training_problem
 
     @staticmethod
     def _check_may_act(record: RunRecord, actor: Actor, what: str) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # so spawned workers can import fake_trainer
 
-from test_jobs import fake_config, make_manager, wait_for, wait_status  # noqa: E402,F401
+from test_jobs import fake_config, make_any_manager, make_manager, wait_for, wait_status  # noqa: E402,F401
 
 from ae_core.access import (LAB_OWNER, TEACHER_KEY_ENV, Actor, ClassRules, actor_for, is_student_id,  # noqa: E402
                             new_student_id, teacher_token)
@@ -185,8 +185,8 @@ def paused_for(manager: JobManager, config: TrainConfig) -> tuple[str, str]:
 
 
 def test_running_runs_pause_at_an_epoch_end_so_that_a_waiting_run_starts(
-        make_manager: Callable[..., JobManager]) -> None:
-    manager = make_manager(max_concurrent=1, warm_workers=1)
+        make_any_manager: Callable[..., JobManager]) -> None:
+    manager = make_any_manager(max_concurrent=1, warm_workers=1)
     # The long run pauses at its next epoch end, checkpointed, and reads as paused.
     long, short = paused_for(manager, fake_config(steps=2, epochs=1))
     assert manager.get_run(long).progress["epoch"] >= 1

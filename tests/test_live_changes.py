@@ -22,7 +22,7 @@ from ae_lab_ui.history import MetricHistory
 from tests.collect import run
 from tests.fake_jobs import FakeJobManager
 from tests.test_app import assert_clean, run_app, texts, training_run
-from tests.test_jobs import fake_config, make_manager, wait_for, wait_status  # noqa: F401 (make_manager: a fixture)
+from tests.test_jobs import fake_config, make_any_manager, make_manager, wait_for, wait_status  # noqa: F401 (fixtures)
 from tests.test_pages_class import ALICE, BOB, as_browser, classroom  # noqa: F401 (classroom: a fixture)
 
 VAE = ModelConfig(arch="vae", latent_dim=4, hidden_sizes=(32,), noise="masking", noise_level=0.1)
@@ -175,8 +175,8 @@ def test_a_resumed_run_replays_later_changes_at_their_steps_and_a_new_change_rep
 
 
 # -- the service: page -> JobManager -> supervisor -> worker -> store, with real worker processes ------------
-def test_a_change_travels_to_the_worker_and_into_config_json(make_manager: Callable[..., JobManager]) -> None:
-    manager = make_manager(max_concurrent=1, warm_workers=1)
+def test_a_change_travels_to_the_worker_and_into_config_json(make_any_manager: Callable[..., JobManager]) -> None:
+    manager = make_any_manager(max_concurrent=1, warm_workers=1)
     run_id = manager.submit(fake_config(steps=400, epochs=2).replace(model=VAE))  # about 16 s if left alone
     wait_for(lambda: manager.metrics_since(run_id), "the first loss points")
     manager.change(run_id, "learning_rate", 3e-4)

@@ -22,7 +22,7 @@ from typing import Any
 
 from ae_core.access import LAB_OWNER, Actor, ClassRules, default_max_queued
 from ae_core.changes import FIELD_WORDS, check_change
-from ae_core.checks import check_float, check_int, fail, is_whole
+from ae_core.checks import check_float, fail, is_whole
 from ae_core.config import TrainConfig
 from ae_core.errors import QueueFull, RunNotFound
 from ae_core.service.owners import OwnerLock, owner_is_alive
@@ -31,35 +31,12 @@ from ae_core.store.class_rules import read_class_rules, write_class_rules
 from ae_core.store import (DamagedRun, MetricRow, RunFolder, RunRecord, RunStatus, RunStore, stopped_status,
                            validate_run_id)
 from ae_core.service.supervisor import Supervisor
+from ae_core.service.executors import (default_threads_per_run, make_pool, max_concurrent_from_env, positive,
+                                      resolve_executor)
 from ae_core.service.worker import Trainer, WorkerSettings
 from ae_core.training import train
 
 logger = logging.getLogger(__name__)
-
-THREADS_ENV = "AE_LAB_THREADS_PER_RUN"
-MAX_CONCURRENT_ENV = "AE_LAB_MAX_CONCURRENT"
-
-
-def _positive(name: str, value: Any) -> int:
-    check_int(name, value, 1)
-    return value
-
-
-def _from_env(name: str) -> int | None:
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return None
-    return _positive(name, int(text) if text.isdigit() else text)
-
-
-def default_threads_per_run() -> int:
-    """``$AE_LAB_THREADS_PER_RUN``, else half the cores, between 1 and 4.
-
-    Small autoencoders gain little beyond four threads, and a classroom gains
-    more from running more runs at once than from making one faster.
-    """
-    return _from_env(THREADS_ENV) or min(4, max(1, (os.cpu_count() or 1) // 2))
-
 
 def check_may_change(record: RunRecord, field: str, value: object) -> float:
     """The rule for a change while a run trains (``JobManager.change``): the run trains now, and the value is allowed.
@@ -86,8 +63,9 @@ class JobManager:
 
     Args:
         home: the store's folder (default ``$AE_LAB_HOME`` or ``~/.ae_lab``).
-        max_concurrent: runs training at once (default ``$AE_LAB_MAX_CONCURRENT``,
-            else cores // threads_per_run, at least 1); the rest wait QUEUED.
+        max_concurrent: runs training at once (default ``$AE_LAB_MAX_CONCURRENT``, else for the
+            local executor cores // threads_per_run, at least 1, and for Ray what the cluster's free
+            CPUs allow, followed as nodes join and leave); the rest wait QUEUED.
         warm_workers: workers started now, TensorFlow imported, so the first
             runs start at once (default min(max_concurrent, 2)); more are
             started on demand, up to ``max_concurrent``.
@@ -97,6 +75,9 @@ class JobManager:
         warmup: let each new worker train a tiny model first, to pay Keras's one-time costs.
         jobs_per_worker: runs a worker trains before it is replaced by a fresh process.
         cancel_grace_seconds: how long a cancelled run may take to stop before its worker is killed.
+        executor: ``"local"`` worker processes or ``"ray"`` actors (default ``$AE_LAB_EXECUTOR``,
+            else local; ``ae_core.service.executors``).
+        ray_address: the Ray cluster (default ``$AE_LAB_RAY_ADDRESS``; empty starts one here).
 
     Raises:
         ValueError: for a setting out of range.
@@ -105,17 +86,19 @@ class JobManager:
     def __init__(self, home: str | os.PathLike[str] | None = None, max_concurrent: int | None = None,
                  warm_workers: int | None = None, *, threads_per_run: int | None = None,
                  trainer: Trainer | str = train, warmup: bool = True, cancel_grace_seconds: float = 10.0,
-                 jobs_per_worker: int = 20) -> None:
-        threads = _positive("threads_per_run",
-                            default_threads_per_run() if threads_per_run is None else threads_per_run)
+                 jobs_per_worker: int = 20, executor: str | None = None, ray_address: str | None = None) -> None:
+        self.executor = resolve_executor(executor)
+        threads = positive("threads_per_run", default_threads_per_run() if threads_per_run is None else threads_per_run)
         if max_concurrent is None:
-            max_concurrent = _from_env(MAX_CONCURRENT_ENV) or max(1, (os.cpu_count() or 1) // threads)
-        self.max_concurrent = _positive("max_concurrent", max_concurrent)
-        self.warm_workers = min(self.max_concurrent, 2) if warm_workers is None else warm_workers
-        if not is_whole(self.warm_workers) or not 0 <= self.warm_workers <= self.max_concurrent:
-            fail("warm_workers", warm_workers, f"a whole number from 0 to max_concurrent ({self.max_concurrent})")
+            max_concurrent = max_concurrent_from_env()
+        if max_concurrent is None and self.executor == "local":
+            max_concurrent = max(1, (os.cpu_count() or 1) // threads)
+        limit = None if max_concurrent is None else positive("max_concurrent", max_concurrent)
+        self.warm_workers = min(limit or 2, 2) if warm_workers is None else warm_workers
+        if not is_whole(self.warm_workers) or not 0 <= self.warm_workers <= (limit or math.inf):
+            fail("warm_workers", warm_workers, f"a whole number from 0 to max_concurrent ({limit})")
         check_float("cancel_grace_seconds", cancel_grace_seconds, 0.0, math.inf, open_low=True, open_high=True)
-        _positive("jobs_per_worker", jobs_per_worker)
+        positive("jobs_per_worker", jobs_per_worker)
         self.threads_per_run = threads
         self.cancel_grace_seconds = float(cancel_grace_seconds)
         self.store = RunStore(home)
@@ -124,11 +107,11 @@ class JobManager:
         self.owner = self._owner_lock.owner
         self._closed = False
         self._recover_orphans()
-        self._supervisor = Supervisor(
-            self.store, self.owner, WorkerSettings(threads_per_run=threads, trainer=trainer, warmup=warmup,
-                                                   jobs_per_worker=jobs_per_worker),
-            max_concurrent=self.max_concurrent, warm_workers=self.warm_workers,
-            cancel_grace_seconds=self.cancel_grace_seconds)
+        settings = WorkerSettings(threads_per_run=threads, trainer=trainer, warmup=warmup,
+                                  jobs_per_worker=jobs_per_worker)
+        self._supervisor = Supervisor(self.store, self.owner, make_pool(self.executor, settings, ray_address),
+                                      max_concurrent=limit, warm_workers=self.warm_workers,
+                                      cancel_grace_seconds=self.cancel_grace_seconds)
         self._supervisor.start()
         atexit.register(self.shutdown)
 
@@ -322,9 +305,19 @@ class JobManager:
             raise RunNotFound(f"No run with id {run_id}.")
         return self.store.folder(run_id)
 
+    @property
+    def max_concurrent(self) -> int:
+        """The most runs training at once now (for Ray, it follows the cluster's free CPUs)."""
+        return self._supervisor.max_concurrent
+
     def workers(self) -> list[WorkerInfo]:
-        """The live worker processes (pid, ready, current run)."""
+        """The live workers (pid, ready, current run)."""
         return self._supervisor.workers()
+
+    def problem(self) -> str | None:
+        """Why no run can train now, in words for a banner (workers that cannot start, a cluster that
+        cannot be reached), or None. The store's runs can still be read meanwhile."""
+        return self._supervisor.problem()
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop the workers and the supervisor. Running runs are stopped and

@@ -26,7 +26,8 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from ae_core.service.worker import CHANGE_SLOTS, Job, WorkerSettings, post_change, worker_main
+from ae_core.service.change_slots import CHANGE_SLOTS, post_change
+from ae_core.service.worker import Job, WorkerSettings, worker_main
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,15 @@ class WorkerPool:
         logger.info("Started training worker %s", process.pid)
         return worker
 
+    def capacity(self) -> int | None:
+        """How many workers the machines behind this pool can run at once, when the pool knows (else None)."""
+        return None
+
+    def exit_words(self, worker: WorkerHandle) -> str:
+        """How a worker that is no longer alive ended, in words for a run's message (before ``remove``)."""
+        code = worker.process.exitcode
+        return f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+
     def infos(self) -> list[WorkerInfo]:
         return [WorkerInfo(w.pid, w.ready, w.run_id) for w in list(self.workers)]
 
@@ -207,8 +217,12 @@ class WorkerPool:
     def request_stop(self, worker: WorkerHandle) -> None:
         """Ask the worker's current job to stop at its next batch (idempotent; overrides a pause)."""
         if worker.busy and worker.stop_requested_at is None:
-            worker.stop_token.value = worker.token
+            self._send_stop(worker, worker.token)
             worker.stop_requested_at = time.monotonic()
+
+    def _send_stop(self, worker: WorkerHandle, token: int) -> None:
+        """Tell the worker: stop the job of dispatch ``token`` (its negative: pause it at its epoch end)."""
+        worker.stop_token.value = token
 
     def post_change(self, worker: WorkerHandle, field: str, value: float) -> None:
         """Hand a change of its current run to the worker; it applies it at its next batch."""
@@ -218,7 +232,7 @@ class WorkerPool:
     def request_pause(self, worker: WorkerHandle) -> None:
         """Ask the worker's current job to pause at its next epoch end, checkpointed (idempotent)."""
         if worker.busy and worker.stop_requested_at is None and not worker.pause_requested:
-            worker.stop_token.value = -worker.token
+            self._send_stop(worker, -worker.token)
             worker.pause_requested = True
 
     def kill(self, worker: WorkerHandle) -> None:

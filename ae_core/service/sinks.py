@@ -9,10 +9,10 @@ crosses from worker to store. Two sinks exist today:
 * ``StoreSink`` runs where the store is (the job manager's process) and turns
   events into metric rows, progress, snapshot files and final statuses.
 
-So the store has a single writer per manager, and a sink for another transport
-(for example a Ray actor that wraps a ``StoreSink`` on the head node, called
-with ``actor.emit.remote(run_id, event)``) can be added without touching the
-trainer, the worker's job code or the store. Events are plain dicts of Python
+So the store has a single writer per manager. The Ray executor's workers
+(``ae_core.service.ray_worker``) use the same messages over another transport, and
+also send the files a local worker would write into the run folder itself, as
+``file`` events of bytes (``ae_core.store.transfer``). Events are plain dicts of Python
 numbers, strings, lists and numpy arrays, so they pickle anywhere.
 """
 
@@ -25,6 +25,8 @@ from typing import Any, Mapping, Protocol
 import numpy as np
 
 from ae_core.changes import Change
+from ae_core.store import transfer
+from ae_core.store.transfer import FILE_EVENT
 from ae_core.store import RESUME_KIND, SNAPSHOT_KINDS, RunStatus, RunStore, stopped_status
 
 logger = logging.getLogger(__name__)
@@ -85,6 +87,8 @@ class StoreSink:
                                                     field=str(event["field"]), value=float(event["value"])))
         elif kind in SNAPSHOT_KINDS:
             self.store.write_snapshot(run_id, str(kind), event)
+        elif kind == FILE_EVENT:  # a checkpoint, model or log of a worker with no shared filesystem (Ray)
+            transfer.write_file(self.store.folder(run_id), str(event["path"]), bytes(event["data"]))
         elif kind == "end":
             self._end(run_id, event)
         else:

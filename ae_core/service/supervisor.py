@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sqlite3
 import threading
 import time
 from typing import Any, Callable
 
+from ae_core.errors import ExecutorUnavailable
 from ae_core.service.sinks import StoreSink
 from ae_core.service.pool import WorkerHandle, WorkerInfo, WorkerPool
 from ae_core.service.slicing import workers_to_pause
@@ -35,7 +35,6 @@ from ae_core.store import CONFIG_FILENAME, RunStatus, RunStore, stopped_status
 from ae_core.store.disk import disk_problem, unwritable_message
 from ae_core.store.rows import describe
 from ae_core.training.events import FAILED, PAUSED, end_event
-from ae_core.service.worker import WorkerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -49,20 +48,20 @@ class Supervisor:
     Args:
         store: the run store.
         owner: the owning manager's id; only its runs are dispatched here.
-        settings: for the workers (threads, trainer, warm-up).
-        max_concurrent: the most workers (so runs) at once.
+        pool: the workers' executor: a local ``WorkerPool`` or a ``RayPool`` (``ae_core.service.executors``).
+        max_concurrent: the most workers (so runs) at once; None follows the pool's ``capacity()``.
         warm_workers: workers kept started even when idle.
         cancel_grace_seconds: how long a stop request may take before the worker is killed.
     """
 
-    def __init__(self, store: RunStore, owner: str, settings: WorkerSettings, *, max_concurrent: int,
+    def __init__(self, store: RunStore, owner: str, pool: WorkerPool, *, max_concurrent: int | None,
                  warm_workers: int, cancel_grace_seconds: float) -> None:
         self.store = store
         self.owner = owner
-        self.max_concurrent = max_concurrent
+        self._max_concurrent = max_concurrent
         self.warm_workers = warm_workers
         self.cancel_grace_seconds = cancel_grace_seconds
-        self._pool = WorkerPool(settings)
+        self._pool = pool
         self._sink = StoreSink(store)
         self._lock = threading.Lock()
         self._start_failures = 0
@@ -80,10 +79,25 @@ class Supervisor:
         self._thread = threading.Thread(target=self._supervise, name="ae-lab-supervisor", daemon=True)
 
     def start(self) -> None:
-        """Spawn the warm workers (they import TensorFlow in the background) and start the thread."""
-        for _ in range(self.warm_workers):
-            self._pool.spawn()
+        """Start the thread; its first turn starts the warm workers (they import TensorFlow in the background).
+
+        Starting them there, not here, keeps a slow or unreachable Ray cluster from holding up the server.
+        """
         self._thread.start()
+
+    @property
+    def max_concurrent(self) -> int:
+        """The most runs at once: as set, else what the pool's machines can run (at least the warm workers)."""
+        if self._max_concurrent is not None:
+            return self._max_concurrent
+        return max(self.warm_workers, 1, self._pool.capacity() or 0)
+
+    def problem(self) -> str | None:
+        """Why no run can train now (the workers cannot start: an unreachable cluster, say), or None."""
+        with self._lock:
+            if self._start_failures < MAX_START_FAILURES:
+                return None
+            return self._start_error or "The training workers could not start."
 
     def wake(self) -> None:
         """Make the supervisor look at the store now (new run, cancel request). Thread-safe."""
@@ -120,9 +134,11 @@ class Supervisor:
             os.close(self._wake_write)
 
     def _supervise(self) -> None:
+        first = True
         while not self._stopping.is_set():
             try:
-                self._step(POLL_SECONDS)
+                self._step(0.0 if first else POLL_SECONDS)  # the first turn starts the warm workers at once
+                first = False
                 if not self._stopping.is_set():
                     self._finish_runs_without_workers()
                     self._apply_cancels()
@@ -190,8 +206,8 @@ class Supervisor:
 
     def _on_death(self, worker: WorkerHandle, *, shutting_down: bool = False) -> None:
         code, pid, run_id, was_ready = worker.process.exitcode, worker.pid, worker.run_id, worker.ready
+        how = self._pool.exit_words(worker)
         self._pool.remove(worker)
-        how = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
         expected = shutting_down or (worker.retiring and code == 0)
         logger.log(logging.INFO if expected else logging.WARNING, "Training worker %s stopped (%s)", pid, how)
         if not was_ready and not shutting_down:
@@ -317,8 +333,13 @@ class Supervisor:
         staying = [w for w in self._pool.workers if not w.retiring]
         busy = sum(w.busy for w in staying)
         wanted = min(self.max_concurrent, max(self.warm_workers, busy + waiting))
-        for _ in range(wanted - len(staying)):
-            self._pool.spawn()
+        try:
+            for _ in range(wanted - len(staying)):
+                self._pool.spawn()
+        except ExecutorUnavailable as error:  # no worker can start at all: say why, once, to every queued run
+            logger.warning("%s", error)
+            with self._lock:
+                self._start_failures, self._start_error = MAX_START_FAILURES, str(error)
 
     def _job_of(self, run_id: str) -> tuple[dict[str, Any], str, str | None]:
         """A queued run's config (as a dict), folder and source model, for ``WorkerPool.dispatch``."""

@@ -16,94 +16,30 @@ Messages to the manager, on the events pipe:
 from __future__ import annotations
 
 import contextlib
-import importlib
 import itertools
 import logging
 import os
 import signal
-import sys
 import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable
 
-from ae_core.changes import CHANGEABLE
 from ae_core.config import TrainConfig
 from ae_core.errors import AELabError
 from ae_core.export.tensorboard import TensorBoardSink
+from ae_core.service.change_slots import ChangeInbox
 from ae_core.service.sinks import EventSink, PipeSink, SinkClosed
+from ae_core.service.worker_setup import (BACKGROUND_NICENESS, WARMUP_CONFIG, Trainer, WorkerSettings,  # noqa: F401
+                                          configure_threads, load_trainer, release_memory, start_worker,
+                                          startup_failure)
 from ae_core.store import PARTIAL_PREFIX, RunFolder
 from ae_core.store.disk import disk_problem, unwritable_message
 from ae_core.training import FAILED, FINISHED, PAUSED, end_event, train
 from ae_core.training.events import never_stop
 
 logger = logging.getLogger(__name__)
-
-# A few batches of the default run on the bundled sample: enough to pay Keras's one-time
-# costs (first graph trace, dataset read) before a user is waiting, and to leave the default
-# setup's model traced for the first runs to reuse (``ae_core.training.warm``).
-WARMUP_CONFIG = replace(TrainConfig(), num_epochs=1, train_limit=64)
-
-Trainer = Callable[..., Any]
-# Training is throughput work and page runs are a person waiting: the workers (and the
-# server's own background warm-up) run this much nicer than the server, so the server's
-# threads get a core as soon as they want one and training takes every idle cycle. With
-# two 1-thread workers on the 2-core machine, they otherwise take both cores from the
-# server at equal weight. Training alone on the machine runs as fast as before.
-BACKGROUND_NICENESS = 10
-
-
-# Changes asked for while a run trains travel in a shared array of doubles, two slots per field of
-# ``CHANGEABLE``: how many times it was asked (a counter the worker compares with what it has
-# taken), and the value last asked. Read under the array's lock at each poll (a microsecond).
-CHANGE_SLOTS = 2 * len(CHANGEABLE)
-
-
-def post_change(changes: Any, field: str, value: float) -> None:
-    """Write a change of ``field`` into a worker's shared change array (the manager's side)."""
-    slot = 2 * CHANGEABLE.index(field)
-    with changes.get_lock():
-        changes[slot + 1] = float(value)
-        changes[slot] += 1.0
-
-
-class ChangeInbox:
-    """The worker's side of the shared change array: each call returns the changes posted since the last.
-
-    Two changes of one field between polls leave the last: it is the one in force from the next batch.
-    """
-
-    def __init__(self, changes: Any) -> None:
-        self.changes = changes
-        self.taken = [0.0] * len(CHANGEABLE)
-
-    def __call__(self) -> list[tuple[str, float]]:
-        with self.changes.get_lock():
-            values = self.changes[:]
-        new = []
-        for index, field in enumerate(CHANGEABLE):
-            if values[2 * index] != self.taken[index]:
-                self.taken[index] = values[2 * index]
-                new.append((field, values[2 * index + 1]))
-        return new
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    """How a worker runs: its thread budget, its trainer, whether to warm up,
-    and after how many jobs it retires (TensorFlow keeps about 15 MB per run
-    that ``clear_session`` does not return, so a fresh process is cheaper)."""
-
-    threads_per_run: int = 1
-    # ``train`` itself, or another function with its signature named as "module:function"
-    # (the seam tests use for a fast fake trainer), imported in the worker process.
-    trainer: Trainer | str = train
-    warmup: bool = True
-    jobs_per_worker: int = 20
-    # Write each run's TensorBoard logs (``ae_core.export.tensorboard``); only with the real
-    # trainer, so that a fake trainer's worker (in tests) never loads TensorFlow for them.
-    tensorboard: bool = True
 
 
 @dataclass(frozen=True)
@@ -120,38 +56,6 @@ class Job:
     config: dict[str, Any]
     run_dir: str
     source_model: str | None = None
-
-
-def configure_threads(threads: int) -> None:
-    """Limit the math libraries to ``threads`` threads; call before TensorFlow is imported.
-
-    N concurrent runs with T threads each should use N*T cores, not N*cores,
-    or they slow each other down by oversubscription.
-    """
-    threads = max(1, int(threads))
-    os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
-    # Inter-op threads only run independent ops side by side; two are plenty
-    # for these sequential models and avoid starving a blocking op.
-    os.environ["TF_NUM_INTEROP_THREADS"] = str(min(2, threads + 1))
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def load_trainer(trainer: Trainer | str) -> Trainer:
-    """The trainer itself, or the function a ``"package.module:function"`` string names, imported.
-
-    Raises:
-        ValueError: if a string is not of that form or names nothing callable.
-    """
-    if not isinstance(trainer, str):
-        return trainer
-    module_name, _, function_name = trainer.partition(":")
-    if not module_name or not function_name:
-        raise ValueError(f"trainer must be 'package.module:function'; got {trainer!r}")
-    function = getattr(importlib.import_module(module_name), function_name, None)
-    if not callable(function):
-        raise ValueError(f"trainer must name a function; {trainer!r} is not callable")
-    return function
 
 
 def run_job(job: Job, trainer: Trainer, sink: EventSink, should_stop: Callable[[], bool],
@@ -241,6 +145,28 @@ def _describe(error: BaseException, run_dir: Path) -> str:
     return f"Training crashed: {type(error).__name__}: {error}"
 
 
+def train_job(job: Job, trainer: Trainer, sink: EventSink, settings: WorkerSettings, should_stop: Callable[[], bool],
+              should_pause: Callable[[], bool], take_changes: Callable[[], list[tuple[str, float]]] | None) -> str:
+    """``run_job`` with the worker's extras: the run's TensorBoard logs (real trainer only), and memory
+    released afterwards (a paused run's model stays, to go on here: ``ae_core.training.warm``).
+
+    Returns:
+        The run's final status (``run_job``).
+
+    Raises:
+        SinkClosed: if the receiver went away.
+    """
+    job_sink = _tensorboard_sink(job, sink) if settings.tensorboard and trainer is train else sink
+    try:
+        status = run_job(job, trainer, job_sink, should_stop, should_pause, take_changes)
+    finally:
+        if isinstance(job_sink, TensorBoardSink):
+            job_sink.close()
+    if status != PAUSED:
+        release_memory()
+    return status
+
+
 def worker_main(settings: WorkerSettings, jobs: Connection, events: Connection, stop_token: Any,
                 changes: Any = None) -> None:
     """The worker process's main loop (the spawn target).
@@ -253,26 +179,13 @@ def worker_main(settings: WorkerSettings, jobs: Connection, events: Connection, 
         changes: the shared array of changes asked for while a job trains (``post_change``), or None.
     """
     _ignore_ctrl_c()
-    _lower_priority()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(process)d %(levelname)s %(message)s")
-    configure_threads(settings.threads_per_run)
     parent = os.getppid()
     try:
-        trainer = load_trainer(settings.trainer)
-        if trainer is train:
-            # Import TensorFlow now, while no one waits, rather than at the first run.
-            import ae_core.training.autoencoder  # noqa: F401
-            from ae_core.training import warm
-
-            warm.reuse_traced_models()  # this process runs one run at a time: see ``warm``
-        _pin_tensorflow_threads(settings.threads_per_run)
-        if settings.warmup:
-            _warm_up(trainer)
+        trainer = start_worker(settings)
         events.send(("ready", os.getpid()))
     except Exception as error:  # noqa: BLE001 (reported to the manager, which stops respawning)
-        logger.error("Worker could not start:\n%s", traceback.format_exc())
         with contextlib.suppress(OSError):
-            events.send(("startup_failed", f"The training worker could not start: {type(error).__name__}: {error}"))
+            events.send(startup_failure(error))
         return
     sink = PipeSink(events)
     for jobs_done in itertools.count(1):
@@ -287,21 +200,15 @@ def worker_main(settings: WorkerSettings, jobs: Connection, events: Connection, 
         stop = lambda token=job.token: stop_token.value == token or os.getppid() != parent  # noqa: E731
         pause = lambda token=job.token: stop_token.value == -token  # noqa: E731
         retiring = jobs_done >= settings.jobs_per_worker
-        job_sink = _tensorboard_sink(job, sink) if settings.tensorboard and trainer is train else sink
         try:
-            status = run_job(job, trainer, job_sink, stop, pause, None if changes is None else ChangeInbox(changes))
+            train_job(job, trainer, sink, settings, stop, pause, None if changes is None else ChangeInbox(changes))
             if retiring:  # announced first, so the manager never sends this worker another job
                 events.send(("retiring",))
             events.send(("done", job.run_id))
         except (SinkClosed, OSError):
             return
-        finally:
-            if isinstance(job_sink, TensorBoardSink):
-                job_sink.close()
         if retiring:
             return
-        if status != PAUSED:  # a paused run's model stays in memory, to go on here (training.warm)
-            _release_memory()
 
 
 def _tensorboard_sink(job: Job, sink: EventSink) -> EventSink:
@@ -327,38 +234,3 @@ def _ignore_ctrl_c() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
-def _lower_priority() -> None:
-    with contextlib.suppress(AttributeError, OSError):  # not on this OS, or not allowed: run as is
-        os.nice(BACKGROUND_NICENESS)
-
-
-def _pin_tensorflow_threads(threads: int) -> None:
-    """Also set the thread budget through TensorFlow's API, which wins over the environment."""
-    tensorflow = sys.modules.get("tensorflow")
-    if tensorflow is None:
-        return
-    try:
-        tensorflow.config.threading.set_intra_op_parallelism_threads(max(1, threads))
-        tensorflow.config.threading.set_inter_op_parallelism_threads(min(2, max(1, threads) + 1))
-    except RuntimeError:  # the runtime already started (the trainer ran ops at import): the env applies
-        logger.info("TensorFlow was initialised before its threads could be set; using the environment's")
-
-
-def _warm_up(trainer: Trainer) -> None:
-    try:
-        trainer(WARMUP_CONFIG, on_event=lambda event: None, should_stop=lambda: False)
-    except Exception:  # noqa: BLE001 (a failed warm-up only costs speed)
-        logger.warning("Worker warm-up failed; the first run will start cold:\n%s", traceback.format_exc())
-    _release_memory()
-
-
-def _release_memory() -> None:
-    """Drop the finished run's models and graphs so a long-lived worker does not grow.
-
-    ``clear_session`` frees Keras's global state (about 0.25 s). A full
-    ``gc.collect`` would cost as much again and found nothing to collect in
-    measurements, because reference counting already frees the run's objects.
-    """
-    keras = sys.modules.get("keras")
-    if keras is not None:
-        keras.backend.clear_session()
