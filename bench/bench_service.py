@@ -20,6 +20,7 @@ sample and the CIFAR-10 part is skipped.
 
     AE_LAB_DATA_DIR=/tmp/ae_data python bench/bench_service.py           # full (~5 min on 2 cores)
     AE_LAB_DATA_DIR=/tmp/ae_data python bench/bench_service.py --quick   # ~1.5 min
+    AE_LAB_DATA_DIR=/tmp/ae_data python bench/bench_service.py --executor ray   # local pool vs Ray, ~6 min
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # service_executors, beside this script
 
 from ae_core.config import ModelConfig, TrainConfig  # noqa: E402
 from ae_core.data import is_available_offline  # noqa: E402
@@ -245,11 +247,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                         help="threads per run, for the service and the plain baseline alike (default: all cores)")
     parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="ray: the local pool and the Ray executor side by side on a local two-node cluster "
+                             "(bench/service_executors.py)")
     args = parser.parse_args()
     args.latency_repeats, args.cold_repeats = (3, 1) if args.quick else (5, 2)
     args.repeats, args.epochs = (1, 2) if args.quick else (2, 3)
     args.train_limit = 20000 if args.quick else None
     args.cifar_limit = 2000 if args.quick else 10000
+    args.queue_limit = 2000 if args.quick else 5000
+    if args.executor == "ray":
+        compare(args)
+        return
     print(f"{os.cpu_count()} CPUs, {args.threads} threads per run, data {os.environ.get('AE_LAB_DATA_DIR', '(none)')}")
     report: dict[str, Any] = {"threads_per_run": args.threads, "quick": args.quick}
     with tempfile.TemporaryDirectory(prefix="ae_lab_bench_") as folder:
@@ -264,6 +273,18 @@ def main() -> None:
     print(f"first loss point after submit: warm {report['warm_first_loss_median']:.2f} s median "
           f"(max {report['warm_first_loss_max']:.2f} s; target <= 2 s), cold {report['cold_first_loss_median']:.2f} s")
     print(f"throughput service/plain: {report['throughput_ratio']:.3f} (target >= 0.95)")
+    if args.json:
+        print(json.dumps(report))
+
+
+def compare(args: argparse.Namespace) -> None:
+    """``--executor ray``: both executors side by side (``bench/service_executors.py``)."""
+    from service_executors import compare_executors
+
+    report: dict[str, Any] = {"threads_per_run": 1, "quick": args.quick}
+    print(f"{os.cpu_count()} CPUs, 1 thread per run, data {os.environ.get('AE_LAB_DATA_DIR', '(none)')}")
+    with tempfile.TemporaryDirectory(prefix="ae_lab_bench_") as folder:
+        compare_executors(args, Path(folder), report, sys.modules[__name__])
     if args.json:
         print(json.dumps(report))
 

@@ -22,10 +22,11 @@ import os
 import queue
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ae_core.service.change_slots import CHANGE_SLOTS, ChangeInbox, post_change
 from ae_core.service.sinks import EVENT_MESSAGE, EventSink
@@ -36,8 +37,9 @@ from ae_core.training import FAILED, end_event
 
 logger = logging.getLogger(__name__)
 
-# Threads of the actor: ``run``, the ``next_messages`` long poll, ``start``, and the short control calls.
-MAX_CONCURRENCY = 4
+# Threads of the actor for its calls: the ``next_messages`` long poll and the short calls (``run`` only
+# hands its job over). The training itself runs on one thread of its own (``TrainingWorker``).
+MAX_CONCURRENCY = 3
 # How often, at most, a training run's scratch folder is looked at for changed files. Every
 # event but a batch looks at once: a checkpoint is written right after its epoch's events.
 SHIP_SECONDS = 1.0
@@ -94,6 +96,10 @@ class ShippingSink:
 class TrainingWorker:
     """The actor's class (``RayPool`` makes it remote with the run's CPUs). One run at a time.
 
+    Start-up and every run happen on one long-lived thread of the actor, not on the thread of
+    the call: Keras keeps its global state per thread, so a run on another thread would not
+    reuse the warm-up's traced model and would trace its own (about 0.4 s a run, measured).
+
     Args:
         settings: thread budget, trainer, warm-up, jobs before retiring (as a local worker's).
     """
@@ -106,9 +112,18 @@ class TrainingWorker:
         self.changes = multiprocessing.Array("d", CHANGE_SLOTS)
         self.jobs_done = 0
         self.scratch = Path(tempfile.mkdtemp(prefix="ae-lab-ray-"))
+        self.tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        threading.Thread(target=self._do_tasks, name="ae-lab-training", daemon=True).start()
+
+    def _do_tasks(self) -> None:
+        while True:
+            self.tasks.get()()
 
     def start(self) -> None:
         """Import the trainer and warm up, then say ``ready`` (or why it could not start)."""
+        self.tasks.put(self._start)
+
+    def _start(self) -> None:
         try:
             self.trainer = start_worker(self.settings)
             self.outbox.put(("ready", os.getpid()))
@@ -130,6 +145,7 @@ class TrainingWorker:
 
     def run(self, job: Job, files: dict[str, bytes], source_model: bytes | None) -> None:
         """Train one run, from the checkpoint ``files`` if it has one; its messages go to the outbox.
+        Returns at once: the run trains on the actor's training thread.
 
         Args:
             job: the run, as for a local worker; its ``run_dir`` and ``source_model`` are the
@@ -137,9 +153,13 @@ class TrainingWorker:
             files: the run's checkpoint (``transfer.read_checkpoint``), empty for a fresh start.
             source_model: the ``model.keras`` a classifier fine-tunes, as bytes, or None.
         """
+        # Reset here, not on the training thread: a stop or a change sent right after must not be undone.
         self.stop_token = 0
         with self.changes.get_lock():  # nothing asked of the last run reaches this one
             self.changes[:] = [0.0] * CHANGE_SLOTS
+        self.tasks.put(lambda: self._run(job, files, source_model))
+
+    def _run(self, job: Job, files: dict[str, bytes], source_model: bytes | None) -> None:
         self.jobs_done += 1
         folder = scratch_folder(self.scratch / "runs", job.run_id)
         source_path = self.scratch / "sources" / f"{job.run_id}.keras"
