@@ -10,6 +10,7 @@ reached; and the file transfer the Ray workers rely on.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -203,3 +204,16 @@ def test_changed_files_travel_once_each_state_last_and_never_into_a_deleted_run(
     assert not write_file(RunFolder(tmp_path / "deleted"), "model.keras", b"late")
     assert not (tmp_path / "deleted").exists()
     assert read_checkpoint(RunFolder(tmp_path / "never-trained")) == {}
+
+
+def test_the_server_takes_the_executor_from_its_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from serve import executor_from_command_line
+
+    monkeypatch.delenv("AE_LAB_EXECUTOR", raising=False)
+    monkeypatch.delenv("AE_LAB_RAY_ADDRESS", raising=False)
+    executor_from_command_line(["--server.port", "8501"])  # Streamlit's own options are not ours
+    assert "AE_LAB_EXECUTOR" not in os.environ
+    executor_from_command_line(["--executor", "ray", "--ray-address", "ray://head:10001"])
+    assert (os.environ["AE_LAB_EXECUTOR"], os.environ["AE_LAB_RAY_ADDRESS"]) == ("ray", "ray://head:10001")
+    with pytest.raises(SystemExit):
+        executor_from_command_line(["--executor", "slurm"])
