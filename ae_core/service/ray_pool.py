@@ -198,7 +198,8 @@ class RayPool(WorkerPool):
             free = ray.available_resources().get("CPU", 0.0)
         except Exception:  # noqa: BLE001 (a cluster that does not answer keeps the last figure)
             return capacity
-        mine = sum(w.process.is_alive() for w in self.workers) * self.settings.threads_per_run
+        # Ready actors hold their CPUs; one not placed yet (the cluster is full) holds none.
+        mine = sum(w.ready and w.process.is_alive() for w in self.workers) * self.settings.threads_per_run
         capacity = max(1, int((free + mine) // self.settings.threads_per_run))
         self._capacity = (time.monotonic(), capacity)
         return capacity

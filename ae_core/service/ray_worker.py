@@ -10,8 +10,9 @@ as calls of their own while ``run`` trains: the actor is threaded (``MAX_CONCURR
 Nothing here touches the server's filesystem. A run trains into a scratch folder on this node
 (``transfer.scratch_folder``); a resumed run's checkpoint and a classifier's source model come
 as bytes with the job; and the files the store keeps (checkpoints, the final model, TensorBoard
-logs) go back as ``file`` events, each one as soon as it changes (``ShippingSink``). So the
-last checkpoint a dead node wrote is already in the store, for another node to resume from.
+logs) go back as ``file`` events (``ShippingSink``): the checkpoint as soon as it changes, so the
+last checkpoint a dead node wrote is already in the store for another node to resume from, and the
+TensorBoard logs when the run ends.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from ae_core.service.change_slots import CHANGE_SLOTS, ChangeInbox, post_change
 from ae_core.service.sinks import EVENT_MESSAGE, EventSink
 from ae_core.service.worker import Job, train_job
 from ae_core.service.worker_setup import Trainer, WorkerSettings, start_worker, startup_failure
-from ae_core.store.transfer import FILE_EVENT, ChangedFiles, scratch_folder, write_files
+from ae_core.store.transfer import (FILE_EVENT, SHIPPED, SHIPPED_WHILE_TRAINING, ChangedFiles, scratch_folder,
+                                    write_files)
 from ae_core.training import FAILED, end_event
 
 logger = logging.getLogger(__name__)
@@ -73,16 +75,16 @@ class ShippingSink:
 
     def emit(self, run_id: str, event: Mapping[str, Any]) -> None:
         if event.get("type") != "batch" or time.monotonic() - self.shipped_at >= SHIP_SECONDS:
-            self.ship(run_id)
+            self.ship(run_id, SHIPPED_WHILE_TRAINING)
         if event.get("type") == "end":
             self.held_end = event
         else:
             self.inner.emit(run_id, event)
 
-    def ship(self, run_id: str) -> None:
-        """Send every new or changed file now."""
+    def ship(self, run_id: str, entries: tuple[str, ...] = SHIPPED) -> None:
+        """Send every new or changed file under ``entries`` now."""
         self.shipped_at = time.monotonic()
-        for relative, data in self.files.take().items():
+        for relative, data in self.files.take(entries).items():
             self.inner.emit(run_id, {"type": FILE_EVENT, "path": relative, "data": data})
 
     def finish(self, run_id: str) -> None:

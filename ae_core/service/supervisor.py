@@ -10,24 +10,24 @@ starts queued runs on idle warm workers in the queue's order (round-robin across
 students: ``fair_order``); while runs wait that have not started, asks running ones to
 pause at their next epoch end (time-slicing: ``ae_core.service.slicing``); and starts
 workers that are needed, up to ``max_concurrent``. Keeping all process handling in this
-one thread means no locks around the pool.
+one thread means no locks around the pool, which is either executor's
+(``ae_core.service.executors``: local worker processes or Ray actors).
 
-A run's final status is the one write that must not be lost: if the store cannot
-take it (a full disk: "database or disk is full"), it is kept and written again
-until the store can. And a RUNNING run of this manager that no live worker runs is
-over whatever happened to its last words, so it is finished on the next turn.
+A run's final status is the one write that must not be lost: ``FinalStatuses``
+retries it until the store takes it, and finishes the RUNNING runs that no live
+worker trains (``ae_core.service.final_status``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import threading
 import time
-from typing import Any, Callable
+from typing import Any
 
 from ae_core.errors import ExecutorUnavailable
+from ae_core.service.final_status import FinalStatuses
 from ae_core.service.sinks import StoreSink
 from ae_core.service.pool import WorkerHandle, WorkerInfo, WorkerPool
 from ae_core.service.slicing import workers_to_pause
@@ -67,13 +67,11 @@ class Supervisor:
         self._start_failures = 0
         self._start_error = ""
         self._stopping = threading.Event()
-        # Final-status writes the store refused, by run: retried until one succeeds.
-        self._unwritten: dict[str, Callable[[], object]] = {}
+        self._finals = FinalStatuses(store, owner)
         # Changes asked for by run, field -> value, until handed to the run's worker (``_hand_over_changes``).
         self._changes: dict[str, dict[str, float]] = {}
         # Runs stopped because the disk refused their events, with the message they fail with.
         self._unwritable: dict[str, str] = {}
-        self._next_sweep = 0.0
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
         self._thread = threading.Thread(target=self._supervise, name="ae-lab-supervisor", daemon=True)
@@ -140,7 +138,7 @@ class Supervisor:
                 self._step(0.0 if first else POLL_SECONDS)  # the first turn starts the warm workers at once
                 first = False
                 if not self._stopping.is_set():
-                    self._finish_runs_without_workers()
+                    self._finals.sweep({w.run_id for w in self._pool.workers if w.run_id})
                     self._apply_cancels()
                     self._hand_over_changes()
                     self._dispatch()
@@ -177,9 +175,9 @@ class Supervisor:
                     event = end_event(FAILED, unwritable, None)
                 if event.get("status") == PAUSED:
                     worker.paused_here.add(run_id)
-                    self._write_final(run_id, lambda: self._requeue_paused(run_id))
+                    self._finals.write(run_id, lambda: self._requeue_paused(run_id))
                 else:
-                    self._write_final(run_id, lambda: self._sink.emit(run_id, event))
+                    self._finals.write(run_id, lambda: self._sink.emit(run_id, event))
                 return
             try:
                 self._sink.emit(run_id, event)
@@ -222,46 +220,7 @@ class Supervisor:
         unwritable = self._unwritable.pop(run_id, None)
         if unwritable is not None:
             status, message = RunStatus.FAILED, unwritable
-        self._write_final(run_id, lambda: self.store.lifecycle.finish(run_id, status, message))
-
-    def _write_final(self, run_id: str, write: Callable[[], object]) -> None:
-        """Give a run its final status with ``write``; keep it to retry if the store cannot take it now.
-
-        A write that fails for another reason (an end event the store cannot hold) is not retried
-        as it is: the run is failed with that reason instead.
-        """
-        try:
-            write()
-        except sqlite3.OperationalError as error:  # a full disk or a locked database: it may pass
-            if run_id not in self._unwritten:
-                logger.warning("Run %s: its final status cannot be written now (%s); retrying", run_id, error)
-            self._unwritten[run_id] = write
-        except Exception as error:  # noqa: BLE001 (the run must still end)
-            logger.exception("Run %s: could not record how it ended", run_id)
-            reason = f"The run ended, but how could not be recorded: {type(error).__name__}: {error}"
-            self._unwritten[run_id] = lambda: self.store.lifecycle.finish(run_id, RunStatus.FAILED, reason)
-        else:
-            self._unwritten.pop(run_id, None)
-
-    def _finish_runs_without_workers(self) -> None:
-        """Finish this manager's RUNNING runs that no live worker runs (about twice a second).
-
-        Such a run is over: its end event or its worker's death was seen but could not be
-        written (it is written now), or nothing of its end arrived (it stopped: ``stopped_status``).
-        """
-        if time.monotonic() < self._next_sweep:
-            return
-        self._next_sweep = time.monotonic() + POLL_SECONDS
-        running = set(self.store.lifecycle.running_run_ids(self.owner))
-        for run_id in set(self._unwritten) - running:  # ended meanwhile (deleted, say)
-            del self._unwritten[run_id]
-        for run_id in running - {w.run_id for w in self._pool.workers}:
-            self._write_final(run_id, self._unwritten.get(run_id) or self._stopped_writer(run_id))
-
-    def _stopped_writer(self, run_id: str) -> Callable[[], object]:
-        """What ends a run that stopped without a word: ``stopped_status`` as of when it is written."""
-        lifecycle = self.store.lifecycle
-        return lambda: lifecycle.finish(run_id, *stopped_status(lifecycle.cancel_requested(run_id)))
+        self._finals.write(run_id, lambda: self.store.lifecycle.finish(run_id, status, message))
 
     def _apply_cancels(self) -> None:
         busy = {w.run_id: w for w in self._pool.workers if w.busy}
@@ -287,7 +246,7 @@ class Supervisor:
     def _requeue_paused(self, run_id: str) -> None:
         """A run paused at an epoch end goes back in the queue; one asked to cancel meanwhile ends instead."""
         if not self.store.lifecycle.pause(run_id, self.owner):
-            self._stopped_writer(run_id)()
+            self._finals.stopped_writer(run_id)()
 
     def _dispatch(self) -> None:
         """Start queued runs on idle ready workers, and start workers that are needed."""

@@ -21,6 +21,9 @@ from ae_core.store.records import validate_run_id
 FILE_EVENT = "file"
 # What a worker writes into a run folder itself; everything else reaches the store as events.
 SHIPPED = (CHECKPOINT_DIRNAME, MODEL_FILENAME, TENSORBOARD_DIRNAME)
+# What a worker ships while the run trains: what a resume needs. TensorBoard's event file grows all
+# run long, and shipping it whole at each change would cost the square of its size; it goes at the end.
+SHIPPED_WHILE_TRAINING = (CHECKPOINT_DIRNAME, MODEL_FILENAME)
 
 
 def check_relative(relative: str) -> PurePosixPath:
@@ -90,10 +93,13 @@ class ChangedFiles:
     folder: RunFolder
     seen: dict[str, tuple[int, int]] = field(default_factory=dict)
 
-    def take(self) -> dict[str, bytes]:
-        """The new or changed files, read now (call only between saves: the trainer's own thread does)."""
+    def take(self, entries: tuple[str, ...] = SHIPPED) -> dict[str, bytes]:
+        """The new or changed files under ``entries`` (some of ``SHIPPED``), read now.
+
+        Call it only between saves: the trainer's own thread does.
+        """
         changed: dict[str, bytes] = {}
-        for entry in SHIPPED:
+        for entry in entries:
             top = self.folder.path / entry
             paths = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file()) if top.is_dir() else []
             for path in paths:
