@@ -217,3 +217,16 @@ def test_the_server_takes_the_executor_from_its_command_line(monkeypatch: pytest
     assert (os.environ["AE_LAB_EXECUTOR"], os.environ["AE_LAB_RAY_ADDRESS"]) == ("ray", "ray://head:10001")
     with pytest.raises(SystemExit):
         executor_from_command_line(["--executor", "slurm"])
+
+
+def test_gpus_are_asked_only_of_a_cluster_that_has_them(ray_cluster: Any, monkeypatch: pytest.MonkeyPatch,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    from ae_core.service.ray_pool import RayPool
+    from ae_core.service.worker_setup import WorkerSettings
+
+    monkeypatch.setenv("AE_LAB_GPUS_PER_RUN", "one")
+    with pytest.raises(ValueError, match="AE_LAB_GPUS_PER_RUN must be a number from 0 to 8; got 'one'"):
+        RayPool(WorkerSettings(), ray_cluster.address)
+    monkeypatch.setenv("AE_LAB_GPUS_PER_RUN", "0.5")
+    assert RayPool(WorkerSettings(), ray_cluster.address)._gpus_per_actor() == 0.0  # the test cluster has none
+    assert "the Ray cluster has no GPU: training on CPUs" in caplog.text

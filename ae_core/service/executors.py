@@ -22,6 +22,9 @@ from ae_core.service.worker_setup import WorkerSettings
 THREADS_ENV = "AE_LAB_THREADS_PER_RUN"
 MAX_CONCURRENT_ENV = "AE_LAB_MAX_CONCURRENT"
 EXECUTOR_ENV = "AE_LAB_EXECUTOR"
+# GPUs each Ray actor reserves where the cluster has them (the worker image then needs the
+# ``tensorflow`` wheel with CUDA, not ``tensorflow-cpu``); the local pool uses what TensorFlow finds.
+GPUS_ENV = "AE_LAB_GPUS_PER_RUN"
 RAY_ADDRESS_ENV = "AE_LAB_RAY_ADDRESS"
 EXECUTORS = ("local", "ray")
 DEFAULT_EXECUTOR = "local"
@@ -89,3 +92,15 @@ def default_threads_per_run() -> int:
 def max_concurrent_from_env() -> int | None:
     """``$AE_LAB_MAX_CONCURRENT``, or None when it is not set. Raises ValueError for a bad value."""
     return _from_env(MAX_CONCURRENT_ENV)
+
+
+def gpus_per_run() -> float:
+    """``$AE_LAB_GPUS_PER_RUN``: a number from 0 to 8 (default 0). Raises ValueError naming it otherwise."""
+    text = os.environ.get(GPUS_ENV, "").strip() or "0"
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= 8:
+        raise ValueError(f"{GPUS_ENV} must be a number from 0 to 8; got {text!r}")
+    return value

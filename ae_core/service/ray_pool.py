@@ -31,6 +31,7 @@ from ray.exceptions import RayError
 
 from ae_core.errors import ExecutorUnavailable
 from ae_core.service.pool import JOIN_SECONDS, WorkerHandle, WorkerPool
+from ae_core.service.executors import GPUS_ENV, gpus_per_run
 from ae_core.service.ray_worker import MAX_CONCURRENCY, TrainingWorker
 from ae_core.service.worker import Job
 from ae_core.service.worker_setup import WorkerSettings
@@ -126,11 +127,15 @@ class RayPool(WorkerPool):
     Args:
         settings: for every worker (its ``threads_per_run`` is the CPUs each actor reserves).
         address: the Ray cluster (``ae_core.service.executors``); connected at the first ``spawn``.
+
+    Raises:
+        ValueError: for a bad ``$AE_LAB_GPUS_PER_RUN``.
     """
 
     def __init__(self, settings: WorkerSettings, address: str) -> None:
         super().__init__(settings)
         self.address = address
+        self.gpus_per_run = gpus_per_run()
         self._capacity: tuple[float, int | None] = (0.0, None)
         self._remote_class: Any = None
 
@@ -143,7 +148,8 @@ class RayPool(WorkerPool):
         connect(self.address)
         if self._remote_class is None:
             self._remote_class = ray.remote(TrainingWorker).options(
-                num_cpus=self.settings.threads_per_run, max_concurrency=MAX_CONCURRENCY, max_restarts=0)
+                num_cpus=self.settings.threads_per_run, num_gpus=self._gpus_per_actor(),
+                max_concurrency=MAX_CONCURRENCY, max_restarts=0)
         actor = self._remote_class.remote(self.settings)
         events, pump_end = Pipe(duplex=False)
         worker = RayWorkerHandle(process=ActorLife(), jobs=None, events=events, stop_token=None, actor=actor)
@@ -152,6 +158,17 @@ class RayPool(WorkerPool):
         self.workers.append(worker)
         logger.info("Started a training actor on the Ray cluster")
         return worker
+
+    def _gpus_per_actor(self) -> float:
+        """``$AE_LAB_GPUS_PER_RUN`` (a fraction shares a GPU) where the cluster has GPUs, else 0.
+
+        Asked of a cluster with no GPU, it would leave every actor waiting for one forever.
+        """
+        wanted = self.gpus_per_run
+        if wanted and not ray.cluster_resources().get("GPU"):
+            logger.warning("%s=%s, but the Ray cluster has no GPU: training on CPUs", GPUS_ENV, wanted)
+            return 0.0
+        return wanted
 
     def _pump(self, worker: RayWorkerHandle, pipe: Connection) -> None:
         """Copy the actor's messages into the worker's pipe until the actor is gone, then end its life.
