@@ -20,8 +20,9 @@ from ae_lab_ui.services import JobService, show_error
 # (the run started, paused or ended, or a change was recorded), so the control follows the run.
 STATE_KEY = "train_change_state"
 STEPS = {"beta": 0.1, "noise_level": 0.05}
-# Once the person has touched the control it stays open: the page is redrawn as a whole when
-# the run's polling slows down or a change is recorded, and a redrawn expander starts closed.
+# Once the person has touched the control it stays open, even where Streamlit draws the expander
+# anew (the control went away and came back) and would start it closed. A plain redraw of the
+# page (the run's polling slows down, a change is recorded) keeps it as the person left it.
 OPEN_KEY = "train_change_open"
 
 
@@ -44,9 +45,14 @@ def control_state(record: RunRecord) -> tuple[bool, int]:
 def render(manager: JobService, record: RunRecord) -> None:
     """The control (nothing when ``offered`` is False), and what came of the change asked for."""
     st.session_state[STATE_KEY] = control_state(record)
+    # One slot on every page run, empty while the control is not offered: the live view below
+    # keeps its place when the control comes or goes, instead of being mounted afresh (its
+    # charts redrawn, its old warnings standing beside the new ones for a moment).
+    slot = st.empty()
     if not st.session_state[STATE_KEY][0]:
         return
-    _control(manager, record)
+    with slot.container():
+        _control(manager, record)
 
 
 def _control(manager: JobService, record: RunRecord) -> None:

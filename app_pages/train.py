@@ -190,8 +190,14 @@ if record is None:
     welcome()
 else:
     watch(record.run_id)
+    # The phone's script is drawn on one page run only, so it gets a slot of its own on every
+    # run: an element that comes and goes shifts everything below it, and Streamlit mounts
+    # shifted elements afresh, so the next redraw (the polling slowing down) closed the
+    # "Change while training" expander in the person's hands.
+    phone_slot = st.empty()
     if st.session_state.pop(JUST_STARTED_KEY, False):
-        views.close_sidebar_on_a_phone()  # the run, not the settings, is what a phone should show now
+        with phone_slot:
+            views.close_sidebar_on_a_phone()  # the run, not the settings, is what a phone should show now
     run_header(record)
     live_changes.render(manager, record)
     if record.status is RunStatus.FAILED and not datasets.is_available_offline(record.config.dataset):

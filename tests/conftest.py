@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,22 @@ from tests.fake_jobs import FakeJobManager
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _components_scanned_once() -> Iterator[None]:
+    """Scan the installed packages for Streamlit components once per test session, not once per ``AppTest``.
+
+    Each new ``AppTest`` reads the metadata of every installed distribution on its first run
+    (about 0.25 s here, and the suite makes hundreds); what is installed does not change while
+    the tests run, so the first scan's answer holds for all of them.
+    """
+    from streamlit.components.v2 import manifest_scanner
+
+    found = manifest_scanner.scan_component_manifests()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(manifest_scanner, "scan_component_manifests", lambda max_workers=None: list(found))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from ae_core.access import LAB_OWNER, Actor
 from ae_core.changes import MAX_CHANGES, Change, changeable_fields, check_change, schedule, value_at
 from ae_core.config import ModelConfig, TrainConfig
 from ae_core.service.jobs import JobManager
@@ -240,6 +241,46 @@ def test_the_train_page_changes_a_running_run_and_shows_the_line(fake: FakeJobMa
     fake.set_status(run_id, RunStatus.FINISHED)
     app.run()
     assert "train_change_field" not in [s.key for s in app.selectbox]  # the control goes with the run
+
+
+def places(app) -> dict[str, tuple[int, ...]]:
+    """Where the change control and the live view's findings sit in the Train page's main area (paths of child indices)."""
+    found: dict[str, tuple[int, ...]] = {}
+
+    def walk(node, path: tuple[int, ...]) -> None:
+        for index, child in getattr(node, "children", {}).items():
+            here = (*path, index)
+            if getattr(child, "label", None) == "Change while training":
+                found["control"] = here
+            if str(getattr(getattr(child, "proto", None), "id", "")).endswith("-train_diagnostics"):
+                found["findings"] = here
+            walk(child, here)
+
+    walk(app.main, ())
+    return found
+
+
+def test_the_control_and_the_live_view_keep_their_places_from_one_page_run_to_the_next(
+        fake: FakeJobManager, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streamlit mounts an element afresh when its place changes, and a fresh expander starts closed: the phone's
+    one-off script after Train moved the control down on that page run only, so the redraw when the polling slowed
+    down closed the control in the person's hands (in a browser test, half the time)."""
+    submit = fake.submit
+
+    def submit_and_start(config: TrainConfig, actor: Actor = LAB_OWNER) -> str:  # claimed before the page reads it
+        run_id = submit(config, actor)
+        fake.set_status(run_id, RunStatus.RUNNING)
+        return run_id
+
+    monkeypatch.setattr(fake, "submit", submit_and_start)
+    app = run_app()
+    app.button(key="train_start").click().run()
+    assert_clean(app)
+    after_train = places(app)
+    assert set(after_train) == {"control", "findings"}, after_train
+    assert places(app.run()) == after_train  # the next page run (the polling slows down)
+    fake.set_status(fake.list_runs()[0].run_id, RunStatus.FINISHED)
+    assert places(app.run()) == {"findings": after_train["findings"]}  # the control goes; the live view stays put
 
 
 def test_no_control_for_a_run_of_another_student(classroom: FakeJobManager) -> None:

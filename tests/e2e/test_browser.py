@@ -40,6 +40,37 @@ def screenshot(page, path: Path) -> None:
     page.set_viewport_size(size)
 
 
+def open_expander(scope, label: str):
+    """Open the expander labelled ``label`` inside ``scope`` (a page or a locator) and return it, once it is open and
+    its opening animation has ended.
+
+    Streamlit animates an expander's height as it opens: until then what is inside it moves, the
+    sidebar can scroll, and an open selectbox menu closes when its scroll container scrolls.
+    """
+    page = scope.page if hasattr(scope, "page") else scope
+    expander = scope.get_by_test_id("stExpander").filter(has=page.locator("summary").get_by_text(label, exact=True))
+    details = expander.locator("details")
+    if details.get_attribute("open") is None:
+        expander.locator("summary").click()
+    expect(details).to_have_attribute("open", "")
+    page.wait_for_function("(details) => details.open && !details.getAnimations().length && !details.style.height",
+                           arg=details.element_handle())
+    return expander
+
+
+def choose(scope, label: str, option: str) -> None:
+    """Pick ``option`` in the selectbox labelled ``label``, as a person clicks it.
+
+    Focused first: a selectbox partly out of view opens its menu on the press and then scrolls into
+    view as it takes the focus, and that scroll closes the menu again (react-aria's close-on-scroll).
+    """
+    box = scope.get_by_role("combobox", name=label)
+    box.focus()
+    box.click()
+    (scope.page if hasattr(scope, "page") else scope).get_by_role("option", name=option, exact=True).click()
+    expect(box).to_have_value(option)
+
+
 def no_exception(page) -> None:
     """No exception box on the page: a person never sees a traceback."""
     expect(page.locator("[data-testid='stException']")).to_have_count(0)
