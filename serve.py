@@ -11,16 +11,14 @@ built there, and ``ae_lab_ui.warmup`` does the server's once-only work in the ba
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
-import os
 import threading
 from collections.abc import AsyncIterator
 
 import streamlit as st
 
-from ae_core.service.executors import EXECUTOR_ENV, EXECUTORS, RAY_ADDRESS_ENV
+from ae_core.service.executors import executor_from_command_line
 from ae_lab_ui.keras_session import keep_keras_state
 from ae_lab_ui.services import get_manager
 from ae_lab_ui.warmup import import_shared_modules, warm_up
@@ -41,19 +39,6 @@ async def lifespan(app: st.App) -> AsyncIterator[None]:
         # first clicks instead of during them.
         threading.Thread(target=warm_up, name="ae-lab-warm-up", daemon=True).start()
     yield
-
-
-def executor_from_command_line(argv: list[str] | None = None) -> None:
-    """``streamlit run serve.py -- --executor ray [--ray-address ADDRESS]``: the same as setting
-    ``AE_LAB_EXECUTOR`` and ``AE_LAB_RAY_ADDRESS`` (``ae_core.service.executors``)."""
-    parser = argparse.ArgumentParser(prog="streamlit run serve.py --")
-    parser.add_argument("--executor", choices=EXECUTORS, help="local worker processes (default) or a Ray cluster")
-    parser.add_argument("--ray-address", help="the Ray cluster: auto, HOST:6379, ray://HOST:10001; empty starts one here")
-    options, _ = parser.parse_known_args(argv)
-    if options.executor is not None:
-        os.environ[EXECUTOR_ENV] = options.executor
-    if options.ray_address is not None:
-        os.environ[RAY_ADDRESS_ENV] = options.ray_address
 
 
 executor_from_command_line()

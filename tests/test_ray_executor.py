@@ -21,7 +21,7 @@ from typing import Any, Callable
 import pytest
 
 from ae_core.config import ModelConfig, TrainConfig
-from ae_core.service.executors import resolve_executor
+from ae_core.service.executors import executor_from_command_line, resolve_executor
 from ae_core.service.jobs import JobManager
 from ae_core.store import RunFolder, RunStatus
 from ae_core.store.layout import CHECKPOINT_STATE_FILENAME
@@ -207,10 +207,9 @@ def test_changed_files_travel_once_each_state_last_and_never_into_a_deleted_run(
 
 
 def test_the_server_takes_the_executor_from_its_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    from serve import executor_from_command_line
-
-    monkeypatch.delenv("AE_LAB_EXECUTOR", raising=False)
-    monkeypatch.delenv("AE_LAB_RAY_ADDRESS", raising=False)
+    for name in ("AE_LAB_EXECUTOR", "AE_LAB_RAY_ADDRESS"):  # set, then removed: monkeypatch restores them after
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     executor_from_command_line(["--server.port", "8501"])  # Streamlit's own options are not ours
     assert "AE_LAB_EXECUTOR" not in os.environ
     executor_from_command_line(["--executor", "ray", "--ray-address", "ray://head:10001"])

@@ -11,6 +11,7 @@ imported only when it is chosen, so the local lab never pays for it.
 
 from __future__ import annotations
 
+import argparse
 import os
 from typing import Any
 
@@ -104,3 +105,20 @@ def gpus_per_run() -> float:
     if value is None or not 0 <= value <= 8:
         raise ValueError(f"{GPUS_ENV} must be a number from 0 to 8; got {text!r}")
     return value
+
+
+def executor_from_command_line(argv: list[str] | None = None) -> None:
+    """``streamlit run serve.py -- --executor ray [--ray-address ADDRESS]``: the same as setting
+    ``AE_LAB_EXECUTOR`` and ``AE_LAB_RAY_ADDRESS`` (what is not ours, Streamlit's own options, is left alone).
+
+    Raises:
+        SystemExit: with argparse's message, for an executor that is not ``local`` or ``ray``.
+    """
+    parser = argparse.ArgumentParser(prog="streamlit run serve.py --")
+    parser.add_argument("--executor", choices=EXECUTORS, help="local worker processes (default) or a Ray cluster")
+    parser.add_argument("--ray-address", help="the Ray cluster: auto, HOST:6379, ray://HOST:10001; empty starts one here")
+    options, _ = parser.parse_known_args(argv)
+    if options.executor is not None:
+        os.environ[EXECUTOR_ENV] = options.executor
+    if options.ray_address is not None:
+        os.environ[RAY_ADDRESS_ENV] = options.ray_address
