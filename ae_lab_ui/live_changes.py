@@ -42,9 +42,17 @@ def control_state(record: RunRecord) -> tuple[bool, int]:
     return offered(record), len(record.config.changes)
 
 
+def track(record: RunRecord) -> None:
+    """Keep ``control_state(record)`` for this page run: the live view redraws the page when it changes.
+
+    ``render`` does it too; a page that draws the control after the live view calls this before it.
+    """
+    st.session_state[STATE_KEY] = control_state(record)
+
+
 def render(manager: JobService, record: RunRecord) -> None:
     """The control (nothing when ``offered`` is False), and what came of the change asked for."""
-    st.session_state[STATE_KEY] = control_state(record)
+    track(record)
     # One slot on every page run, empty while the control is not offered: the live view below
     # keeps its place when the control comes or goes, instead of being mounted afresh (its
     # charts redrawn, its old warnings standing beside the new ones for a moment).

@@ -199,12 +199,19 @@ else:
         with phone_slot:
             views.close_sidebar_on_a_phone()  # the run, not the settings, is what a phone should show now
     run_header(record)
-    live_changes.render(manager, record)
+    # A projector's 720 px show the run itself while it trains (its status, loss curve and
+    # reconstructions): in the presenter view the change control goes under the live view.
+    change_below = link_state.presenting()
+    live_changes.track(record)
+    if not change_below:
+        live_changes.render(manager, record)
     if record.status is RunStatus.FAILED and not datasets.is_available_offline(record.config.dataset):
         st.info(how_to_get(record.config.dataset), icon=":material/cloud_download:")
         offer_offline_dataset(form.key("dataset"), key_suffix="failed")
     st.session_state[POLL_KEY] = poll_seconds(record)
     st.session_state[STOPPING_KEY] = record.is_stopping
     st.fragment(live_view, run_every=st.session_state[POLL_KEY])(record.run_id)
+    if change_below:
+        live_changes.render(manager, record)
     if not record.status.is_active:
         timelapse.render_timelapse(manager, record, key_prefix="train")

@@ -175,9 +175,10 @@ def test_a_store_from_before_ownership_gains_the_column_and_keeps_its_runs(tmp_p
     assert reopened.started_by(reopened.create_run(TrainConfig(), started_by="d" * 32)) == "d" * 32
 
 
-def paused_for(manager: JobManager, config: TrainConfig) -> tuple[str, str]:
-    """Alice's long run trains, then Bob submits ``config``: return both ids once Alice's run paused."""
-    long = manager.submit(fake_config(steps=20, epochs=30), ALICE)
+def paused_for(manager: JobManager, config: TrainConfig, long_epochs: int = 30) -> tuple[str, str]:
+    """Alice's long run (``long_epochs`` of 0.4 s) trains, then Bob submits ``config``: return both ids once Alice's
+    run paused."""
+    long = manager.submit(fake_config(steps=20, epochs=long_epochs), ALICE)
     wait_status(manager, long, RunStatus.RUNNING)
     waiting = manager.submit(config, BOB)
     wait_for(lambda: manager.get_run(long).is_paused, "the long run to pause")
@@ -188,13 +189,15 @@ def test_running_runs_pause_at_an_epoch_end_so_that_a_waiting_run_starts(
         make_any_manager: Callable[..., JobManager]) -> None:
     manager = make_any_manager(max_concurrent=1, warm_workers=1)
     # The long run pauses at its next epoch end, checkpointed, and reads as paused.
-    long, short = paused_for(manager, fake_config(steps=2, epochs=1))
+    # Ten epochs: it pauses at its first epoch end after Bob's submit, with nine to go after (it is waited
+    # for to the end, so thirty cost 8 s more for the same check).
+    long, short = paused_for(manager, fake_config(steps=2, epochs=1), long_epochs=10)
     assert manager.get_run(long).progress["epoch"] >= 1
     assert wait_status(manager, short, RunStatus.FINISHED) == RunStatus.FINISHED
     # Then it goes on from its checkpoint, and nothing of it is recorded twice.
     assert wait_status(manager, long, RunStatus.FINISHED, timeout=60) == RunStatus.FINISHED
     epochs = [row.epoch for row in manager.metrics_since(long) if row.kind == "epoch" and row.key == "loss"]
-    assert epochs == list(range(1, 31))
+    assert epochs == list(range(1, 11))
     assert manager.get_run(short).started_at < manager.get_run(long).finished_at
 
 

@@ -283,6 +283,14 @@ def test_the_control_and_the_live_view_keep_their_places_from_one_page_run_to_th
     assert places(app.run()) == {"findings": after_train["findings"]}  # the control goes; the live view stays put
 
 
+def test_in_the_presenter_view_the_control_comes_under_the_live_view(fake: FakeJobManager) -> None:
+    """At a projector's 1280x720 the control above the live view pushed the loss curve below the fold while the run
+    trained (tests/e2e/test_browser_share.py measures it)."""
+    run_id = training_run(fake, vae_run())
+    plain, presenting = places(run_app({"run_id": run_id})), places(run_app({"run_id": run_id, "present": "1"}))
+    assert plain["control"] < plain["findings"] and presenting["findings"] < presenting["control"], (plain, presenting)
+
+
 def test_no_control_for_a_run_of_another_student(classroom: FakeJobManager) -> None:
     run_id = training_run(classroom, vae_run())
     classroom.set_status(run_id, RunStatus.RUNNING, started_by=ALICE)

@@ -30,12 +30,35 @@ def wait_for_points(page, container_key: str, more_than: int, timeout_ms: int) -
     return points(page, container_key)
 
 
+# True once the page's height, every chart's size and every image's loading have stayed the same
+# for SETTLED_MS (the state between calls is kept on the window).
+SETTLED_MS = 300
+LAYOUT_SETTLED_JS = """(settledMs) => {
+    const main = document.querySelector('[data-testid=stMainBlockContainer]');
+    const shape = JSON.stringify([main && main.scrollHeight,
+        [...document.querySelectorAll('.js-plotly-plot')].map(plot => [plot.clientWidth, plot.clientHeight]),
+        [...document.images].map(image => image.complete)]);
+    const seen = window.__aeLabLayout;
+    if (!seen || seen.shape !== shape) {
+        window.__aeLabLayout = {shape, since: performance.now()};
+        return false;
+    }
+    return performance.now() - seen.since >= settledMs;
+}"""
+
+
+def wait_for_layout(page) -> None:
+    """Until the page's layout has settled (``LAYOUT_SETTLED_JS``), instead of a fixed wait."""
+    page.evaluate("() => { window.__aeLabLayout = null; }")
+    page.wait_for_function(LAYOUT_SETTLED_JS, arg=SETTLED_MS, polling=50)
+
+
 def screenshot(page, path: Path) -> None:
     """The whole page: Streamlit scrolls inside its main area, so grow the window instead of the page."""
     size = page.viewport_size
     height = page.evaluate("() => document.querySelector('[data-testid=stMainBlockContainer]').scrollHeight")
     page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(3000, height + 120))})
-    page.wait_for_timeout(1500)  # let the charts re-layout to the new size
+    wait_for_layout(page)  # the charts re-laid out to the new size, the images in
     page.screenshot(path=str(path))
     page.set_viewport_size(size)
 

@@ -10,7 +10,8 @@ import pytest
 
 from ae_lab_ui import figures
 from tests.e2e.server import expect
-from tests.e2e.test_browser import FIRST_RUN_TIMEOUT_MS, LIVE_TIMEOUT_MS, no_exception, wait_for_points
+from tests.e2e.test_browser import (FIRST_RUN_TIMEOUT_MS, LIVE_TIMEOUT_MS, no_exception, status_tile, wait_for_layout,
+                                    wait_for_points)
 from tests.e2e.test_first_minute import PROJECTOR
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -50,19 +51,25 @@ def test_a_share_link_with_a_locked_control_survives_the_round_trip(browser, pag
 
 def test_the_presenter_view_keeps_the_run_above_the_fold(page, app_url: str, screenshots: Path) -> None:
     page.set_viewport_size(PROJECTOR)
-    page.goto(app_url + "?num_epochs=2&example_limit=500&present=1")
+    # Nine epochs of every digit: long enough to measure while it trains, and a one-digit epoch count,
+    # as the README's figures were measured (at this size "300 epochs" wraps the run's caption).
+    page.goto(app_url + "?num_epochs=9&present=1")
     expect(page.locator(".st-key-train_present input")).to_be_checked()
     expect(page.get_by_test_id("stSidebar").get_by_test_id("stExpander")).to_have_count(0)  # advanced ones folded
     page.locator(".st-key-train_start button").click()
-    # The first reconstructions and loss points are enough: the layout does not change after them.
+    # While the run trains, which is what a projector is for: the first reconstructions and loss points
+    # are in, and the change control is offered (under the live view, not above it).
     page.locator(".st-key-train_reconstruction_grid img").wait_for(timeout=FIRST_RUN_TIMEOUT_MS)
     wait_for_points(page, "train_loss_curve", 0, LIVE_TIMEOUT_MS)
-    page.wait_for_timeout(1000)
+    expect(page.get_by_test_id("stExpander").filter(has_text="Change while training")).to_have_count(1)
+    wait_for_layout(page)
     for key in ("train_loss_curve", "train_reconstruction_grid"):
         box = page.locator(f".st-key-{key}").bounding_box()
         assert box is not None and box["y"] + box["height"] <= PROJECTOR["height"], (key, box)
         print(f"presenter view at 1280x720: {key} ends at {box['y'] + box['height']:.0f} px")
+    expect(status_tile(page, "Training")).to_be_visible()  # measured while it trained
     tick = page.locator(".st-key-train_loss_curve .xtick text").first
     expect(tick).to_have_css("font-size", f"{figures.PROJECTOR_FONT_SIZE}px")  # read from the back of a room
     page.screenshot(path=str(screenshots / "presenter.png"))
     no_exception(page)
+    page.locator(".st-key-train_stop button").click()  # free the worker for the next test
