@@ -209,10 +209,14 @@ class WorkerPool:
         worker.run_id = run_id
         worker.stop_requested_at = None
         worker.pause_requested = False
-        with worker.changes.get_lock():  # nothing asked of the last run reaches this one
+        self._send_job(worker, Job(run_id=run_id, token=worker.token, config=config, run_dir=run_dir,
+                                   source_model=source_model))
+
+    def _send_job(self, worker: WorkerHandle, job: Job) -> None:
+        """Hand ``job`` to the worker, its changes cleared: nothing asked of the last run reaches this one."""
+        with worker.changes.get_lock():
             worker.changes[:] = [0.0] * CHANGE_SLOTS
-        worker.jobs.send(Job(run_id=run_id, token=worker.token, config=config, run_dir=run_dir,
-                             source_model=source_model))
+        worker.jobs.send(job)
 
     def request_stop(self, worker: WorkerHandle) -> None:
         """Ask the worker's current job to stop at its next batch (idempotent; overrides a pause)."""
@@ -246,7 +250,8 @@ class WorkerPool:
         if worker in self.workers:
             self.workers.remove(worker)
         for connection in (worker.jobs, worker.events):
-            connection.close()
+            if connection is not None:  # a Ray worker has no jobs pipe
+                connection.close()
         if not worker.process.is_alive():
             worker.process.close()
 

@@ -21,7 +21,7 @@ import socket
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, Pipe
 from pathlib import Path
 from typing import Any
@@ -202,8 +202,7 @@ class RayPool(WorkerPool):
             life.end(exitcode, reason)
 
     def exit_words(self, worker: WorkerHandle) -> str:
-        reason = getattr(worker.process, "reason", "")
-        return reason or super().exit_words(worker)
+        return worker.process.reason or super().exit_words(worker)
 
     def capacity(self) -> int | None:
         """Runs the cluster can train at once: its free CPUs plus this pool's own, over each run's threads
@@ -221,21 +220,16 @@ class RayPool(WorkerPool):
         self._capacity = (time.monotonic(), capacity)
         return capacity
 
-    def dispatch(self, worker: WorkerHandle, run_id: str, config: dict[str, Any], run_dir: str,
-                 source_model: str | None) -> None:
-        """Send a job to an idle actor, with the run's checkpoint and source model as bytes.
+    def _send_job(self, worker: WorkerHandle, job: Job) -> None:
+        """Send a job to an idle actor, with the run's checkpoint and source model as bytes (the server's
+        paths in ``job`` mean nothing on the actor's node).
 
         Raises:
             OSError: if the store's files cannot be read (the supervisor requeues the run).
         """
-        files = read_checkpoint(RunFolder(Path(run_dir)))
-        source = Path(source_model).read_bytes() if source_model else None
-        worker.token = next(self._tokens)
-        worker.run_id = run_id
-        worker.stop_requested_at = None
-        worker.pause_requested = False
-        job = Job(run_id=run_id, token=worker.token, config=config, run_dir="", source_model=None)
-        worker.actor.run.remote(job, files, source)
+        files = read_checkpoint(RunFolder(Path(job.run_dir)))
+        source = Path(job.source_model).read_bytes() if job.source_model else None
+        worker.actor.run.remote(replace(job, run_dir="", source_model=None), files, source)
 
     def _send_stop(self, worker: WorkerHandle, token: int) -> None:
         (worker.actor.request_stop if token > 0 else worker.actor.request_pause).remote(abs(token))
@@ -262,11 +256,3 @@ class RayPool(WorkerPool):
                 logger.info("Could not kill a training actor; it is gone already", exc_info=True)
         if wait:
             life.join(JOIN_SECONDS)
-
-    def remove(self, worker: WorkerHandle) -> None:
-        """Forget a dead actor and close its pipe and sentinel."""
-        if worker in self.workers:
-            self.workers.remove(worker)
-        worker.events.close()
-        if not worker.process.is_alive():
-            worker.process.close()

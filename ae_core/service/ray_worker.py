@@ -167,7 +167,7 @@ class TrainingWorker:
         source_path = self.scratch / "sources" / f"{job.run_id}.keras"
         sink = ShippingSink(QueueSink(self.outbox), ChangedFiles(folder))
         try:
-            shutil.rmtree(folder.path)  # what an earlier stint of this run left here is stale
+            shutil.rmtree(folder.path, ignore_errors=True)  # what an earlier stint of this run left here is stale
             folder.path.mkdir(parents=True)
             write_files(folder, files)
             if source_model is not None:

@@ -44,6 +44,11 @@ def _write_atomic(path: Path, write: Any, suffix: str) -> None:
         raise
 
 
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    _write_atomic(path, lambda handle: handle.write(data), ".tmp")
+
+
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
     """Write ``data`` as pretty JSON to ``path`` atomically."""
     text = json.dumps(data, indent=2, sort_keys=True).encode("utf-8")

@@ -10,12 +10,12 @@ message can never write outside a run folder.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ae_core.store.layout import (CHECKPOINT_DIRNAME, CHECKPOINT_STATE_FILENAME, MODEL_FILENAME, PARTIAL_PREFIX,
-                                  TENSORBOARD_DIRNAME, RunFolder, is_partial)
+from ae_core.store.artifacts import write_bytes_atomic
+from ae_core.store.layout import (CHECKPOINT_DIRNAME, CHECKPOINT_STATE_FILENAME, MODEL_FILENAME, TENSORBOARD_DIRNAME,
+                                  RunFolder, is_partial)
 from ae_core.store.records import validate_run_id
 
 FILE_EVENT = "file"
@@ -57,9 +57,7 @@ def write_file(folder: RunFolder, relative: str, data: bytes) -> bool:
     if not folder.path.is_dir():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(PARTIAL_PREFIX + path.name)
-    partial.write_bytes(data)
-    os.replace(partial, path)
+    write_bytes_atomic(path, data)
     return True
 
 
@@ -119,11 +117,9 @@ class ChangedFiles:
 
 
 def scratch_folder(root: Path, run_id: str) -> RunFolder:
-    """The scratch copy of a run's folder on a worker node (created).
+    """The scratch copy of a run's folder on a worker node (not created here).
 
     Raises:
         ValueError: for a malformed run id.
     """
-    folder = RunFolder(Path(root) / validate_run_id(run_id))
-    folder.path.mkdir(parents=True, exist_ok=True)
-    return folder
+    return RunFolder(Path(root) / validate_run_id(run_id))
