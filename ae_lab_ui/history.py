@@ -118,18 +118,19 @@ def progress_bar_state(record: RunRecord, history: MetricHistory | None) -> Prog
     return ProgressBarState(min(1.0, max(0.0, fraction)), epoch, num_epochs, step, total_steps, seconds_left)
 
 
-def format_seconds(seconds: float | None) -> str:
-    """``75`` -> ``"1 min 15 s"``; None -> an em dash."""
+def format_seconds(seconds: float | None, *, clock: bool = False) -> str:
+    """``75`` -> ``"1 min 15 s"``, or with ``clock`` ``"1:15"`` (a tile's width, even at a projector's size);
+    None -> an em dash."""
     if seconds is None or not math.isfinite(seconds):
         return "—"
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds} s"
     minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    if clock:
+        return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {seconds:02d} s"
 
 
 @dataclass

@@ -126,7 +126,8 @@ def render_status(record: RunRecord, history: MetricHistory | None) -> None:
     else:
         tiles[3].metric("Validation loss", _number(val_loss), border=True)
         tiles[4].metric("Time left" if record.status.is_active else "Trained for",
-                        format_seconds(progress.seconds_left if record.status.is_active else duration(record)),
+                        format_seconds(progress.seconds_left if record.status.is_active else duration(record),
+                                       clock=True),
                         border=True)
     steps = f"step {progress.step:,}" + (f" of {progress.total_steps:,}" if progress.total_steps else "")
     epoch_text = f"epoch {min(progress.epoch + 1, progress.num_epochs or progress.epoch + 1)} of {progress.num_epochs}"

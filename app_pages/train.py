@@ -155,7 +155,9 @@ def run_header(record: RunRecord) -> None:
     config = record.config
     title_column, button_column = st.columns([4, 1], vertical_alignment="center")
     title_column.subheader(form.describe(config))
-    title_column.caption(f"Run `{record.run_id}` · {config.num_epochs} epochs · batch {config.batch_size} · "
+    # A projector's room needs the settings, not the 32-character id (which wrapped the line at 1280 px).
+    run = "" if link_state.presenting() else f"Run `{record.run_id}` · "
+    title_column.caption(f"{run}{config.num_epochs} epochs · batch {config.batch_size} · "
                          f"{config.optimizer} {config.learning_rate:g}")
     if config.task == "reconstruct":
         button_column.button("Use these settings", key="train_use_settings", icon=":material/tune:",

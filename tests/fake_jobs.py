@@ -20,7 +20,7 @@ from ae_core.access import LAB_OWNER, Actor, ClassRules
 from ae_core.changes import Change
 from ae_core.config import TrainConfig
 from ae_core.errors import QueueFull, RunNotFound
-from ae_core.service.jobs import check_may_change
+from ae_core.service.requests import check_may_act, check_may_change
 from ae_core.store.records import DamagedRun, MetricRow, RunRecord, RunStatus, validate_run_id
 from ae_core.store.layout import RunFolder
 
@@ -124,9 +124,8 @@ class FakeJobManager:
     def delete(self, run_id: str, actor: Actor = LAB_OWNER) -> None:
         self._enter("delete", run_id)
         with self._lock:
-            if run_id in self.damaged and not actor.is_teacher:  # nobody is recorded as its owner
-                raise PermissionError(f"You can only delete your own runs; run {run_id[:8]} was started by "
-                                      "someone else.")
+            if run_id in self.damaged:  # nobody is recorded as its owner
+                check_may_act(run_id, None, actor, "delete")
             if self.damaged.pop(validate_run_id(run_id), None) is not None:
                 return
         self._check_may_act(self._record(run_id), actor, "delete")
@@ -193,9 +192,7 @@ class FakeJobManager:
 
     @staticmethod
     def _check_may_act(record: RunRecord, actor: Actor, what: str) -> None:
-        if not actor.may_act_on(record.started_by):
-            raise PermissionError(f"You can only {what} your own runs; run {record.run_id[:8]} was started by "
-                                  "someone else.")
+        check_may_act(record.run_id, record.started_by, actor, what)
 
     # --- helpers for tests ---------------------------------------------------
     def fail(self, method: str, error: BaseException | None) -> None:

@@ -351,11 +351,15 @@ def test_restart_keeps_history_and_resume_continues(make_any_manager: Callable[.
 def server_script(home: Path) -> str:
     """A server for ``python -c``: a manager on ``home`` with one long fake run.
 
-    Once the run trains, it prints the run's id and its worker's pid, then sleeps for two
+    Once the run trains, it prints the run's id and its worker's pid, then waits for two
     minutes; on Ctrl-C (KeyboardInterrupt) it shuts the manager down, as a server does.
+    It waits in short sleeps: a SIGINT that the kernel hands to another of its threads does not
+    cut short the main thread's sleep, and Python raises KeyboardInterrupt only when the main
+    thread runs again (a server's event loop wakes at once). SIGUSR1 prints every thread's stack.
     """
     return (
-        "import sys, time\n"
+        "import faulthandler, signal, sys, time\n"
+        "faulthandler.register(signal.SIGUSR1)\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
         "from ae_core.service.jobs import JobManager\n"
         "from test_jobs import fake_config, worker_of, wait_for\n"
@@ -365,7 +369,8 @@ def server_script(home: Path) -> str:
         "    wait_for(lambda: manager.metrics_since(run_id), 'a loss point')\n"
         "    try:\n"  # the Ctrl-C may come as soon as the line below is read, before print returns
         "        print(run_id, worker_of(manager, run_id), flush=True)\n"
-        "        time.sleep(120)\n"
+        "        for _ in range(1200):\n"
+        "            time.sleep(0.1)\n"
         "    except KeyboardInterrupt:\n"
         "        manager.shutdown()\n")
 

@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -262,6 +263,11 @@ def test_ctrl_c_interrupts_runs_in_order_without_worker_tracebacks(tmp_path: Pat
         run_id = server.stdout.readline().split()[0]
         os.killpg(server.pid, signal.SIGINT)
         _, stderr = server.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.send_signal(signal.SIGUSR1)  # where it hangs: every thread's stack, on its stderr
+        time.sleep(1)
+        os.killpg(server.pid, signal.SIGKILL)
+        pytest.fail(f"the server did not stop within 60 s of Ctrl-C:\n{server.communicate()[1][-6000:]}")
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)

@@ -168,6 +168,12 @@ def test_format_seconds(seconds: float | None, text: str) -> None:
     assert format_seconds(seconds) == text
 
 
+@pytest.mark.parametrize(("seconds", "text"), [(None, "—"), (4.4, "4 s"), (89, "1:29"), (600, "10:00"),
+                                               (7263, "2:01:03")])
+def test_format_seconds_as_a_clock_for_a_tile(seconds: float | None, text: str) -> None:
+    assert format_seconds(seconds, clock=True) == text
+
+
 def test_projection_cache_aligns_frames_and_throttles_slow_methods() -> None:
     rng = np.random.default_rng(0)
     codes = rng.normal(size=(60, 5)).astype(np.float32)

@@ -5,7 +5,8 @@ worker runs ``run_job`` and sends every event through an ``EventSink`` to the st
 Nothing here imports TensorFlow: only the worker processes do, when they train.
 """
 
-from ae_core.service.jobs import JobManager, check_may_change, default_threads_per_run
+from ae_core.service.jobs import JobManager, default_threads_per_run
+from ae_core.service.requests import check_may_change
 from ae_core.service.pool import WorkerInfo
 from ae_core.service.sinks import EventSink, PipeSink, SinkClosed, StoreSink
 from ae_core.service.worker import Job, Trainer, WorkerSettings, configure_threads, run_job

@@ -90,9 +90,18 @@ def default_threads_per_run() -> int:
     return _from_env(THREADS_ENV) or min(4, max(1, (os.cpu_count() or 1) // 2))
 
 
-def max_concurrent_from_env() -> int | None:
-    """``$AE_LAB_MAX_CONCURRENT``, or None when it is not set. Raises ValueError for a bad value."""
-    return _from_env(MAX_CONCURRENT_ENV)
+def max_concurrent_for(executor: str, threads_per_run: int, max_concurrent: int | None) -> int | None:
+    """The most runs that train at once: ``max_concurrent``, else ``$AE_LAB_MAX_CONCURRENT``, else for the
+    local executor the cores // ``threads_per_run`` (at least 1). None for Ray: the cluster's free CPUs decide.
+
+    Raises:
+        ValueError: naming the setting, for a value that is not a whole number of at least 1.
+    """
+    if max_concurrent is None:
+        max_concurrent = _from_env(MAX_CONCURRENT_ENV)
+    if max_concurrent is None and executor == "local":
+        max_concurrent = max(1, (os.cpu_count() or 1) // threads_per_run)
+    return None if max_concurrent is None else positive("max_concurrent", max_concurrent)
 
 
 def gpus_per_run() -> float:

@@ -11,7 +11,6 @@ cancelling can always really stop the work by ending the worker.
 from __future__ import annotations
 
 import atexit
-import logging
 import math
 import os
 import threading
@@ -21,41 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from ae_core.access import LAB_OWNER, Actor, ClassRules, default_max_queued
-from ae_core.changes import FIELD_WORDS, check_change
 from ae_core.checks import check_float, fail, is_whole
 from ae_core.config import TrainConfig
 from ae_core.errors import QueueFull, RunNotFound
-from ae_core.service.owners import OwnerLock, owner_is_alive
+from ae_core.service.owners import OwnerLock, recover_orphans
 from ae_core.service.pool import WorkerInfo
 from ae_core.store.class_rules import read_class_rules, write_class_rules
-from ae_core.store import (DamagedRun, MetricRow, RunFolder, RunRecord, RunStatus, RunStore, stopped_status,
-                           validate_run_id)
+from ae_core.store import DamagedRun, MetricRow, RunFolder, RunRecord, RunStatus, RunStore, validate_run_id
+from ae_core.service.requests import check_may_act, check_may_change, check_source
 from ae_core.service.supervisor import Supervisor
-from ae_core.service.executors import (default_threads_per_run, make_pool, max_concurrent_from_env, positive,
+from ae_core.service.executors import (default_threads_per_run, make_pool, max_concurrent_for, positive,
                                       resolve_executor)
 from ae_core.service.worker import Trainer, WorkerSettings
 from ae_core.training import train
-
-logger = logging.getLogger(__name__)
-
-def check_may_change(record: RunRecord, field: str, value: object) -> float:
-    """The rule for a change while a run trains (``JobManager.change``): the run trains now, and the value is allowed.
-
-    Returns:
-        The value, as a float.
-
-    Raises:
-        ValueError: in plain words, for a run that is not training now (queued, paused, stopping,
-            ended), a field the run does not have, or a value out of range (naming the field).
-    """
-    run = record.run_id[:8]
-    if record.is_paused:
-        raise ValueError(f"Run {run} is paused so that a waiting run could start; change its "
-                         f"{FIELD_WORDS.get(field, field)} when it trains again.")
-    if record.status is not RunStatus.RUNNING or record.is_stopping:
-        state = "stopping" if record.is_stopping else f"{record.status.value.lower()}, not training"
-        raise ValueError(f"Only a run that is training can be changed; run {run} is {state}.")
-    return check_change(record.config, field, value)
 
 
 class JobManager:
@@ -89,11 +66,7 @@ class JobManager:
                  jobs_per_worker: int = 20, executor: str | None = None, ray_address: str | None = None) -> None:
         self.executor = resolve_executor(executor)
         threads = positive("threads_per_run", default_threads_per_run() if threads_per_run is None else threads_per_run)
-        if max_concurrent is None:
-            max_concurrent = max_concurrent_from_env()
-        if max_concurrent is None and self.executor == "local":
-            max_concurrent = max(1, (os.cpu_count() or 1) // threads)
-        limit = None if max_concurrent is None else positive("max_concurrent", max_concurrent)
+        limit = max_concurrent_for(self.executor, threads, max_concurrent)
         self.warm_workers = min(limit or 2, 2) if warm_workers is None else warm_workers
         if not is_whole(self.warm_workers) or not 0 <= self.warm_workers <= (limit or math.inf):
             fail("warm_workers", warm_workers, f"a whole number from 0 to max_concurrent ({limit})")
@@ -106,7 +79,7 @@ class JobManager:
         self._owner_lock = OwnerLock(self.store.locks_dir)
         self.owner = self._owner_lock.owner
         self._closed = False
-        self._recover_orphans()
+        recover_orphans(self.store, self.owner)
         settings = WorkerSettings(threads_per_run=threads, trainer=trainer, warmup=warmup,
                                   jobs_per_worker=jobs_per_worker)
         self._supervisor = Supervisor(self.store, self.owner, make_pool(self.executor, settings, ray_address),
@@ -137,7 +110,8 @@ class JobManager:
             raise ValueError(f"config must be a TrainConfig or a dict of its fields; got {type(config).__name__}")
         self._check_open()
         if config.source_run_id is not None:
-            self._check_source(config)
+            source = self.store.get_run(str(config.source_run_id))
+            check_source(config, source, self.store.folder(source.run_id).model_path.is_file())
         rules = None if actor.is_teacher else self.class_rules()
         if rules is not None:
             rules.check(config)
@@ -275,10 +249,7 @@ class JobManager:
         write_class_rules(self.store.home, rules)
 
     def _check_may_act(self, run_id: str, actor: Actor, what: str) -> None:
-        validate_run_id(run_id)
-        if not actor.may_act_on(self.store.started_by(run_id)):
-            raise PermissionError(f"You can only {what} your own runs; run {run_id[:8]} was started by someone "
-                                  "else. Ask your teacher if it needs to be done.")
+        check_may_act(validate_run_id(run_id), self.store.started_by(run_id), actor, what)
 
     def model_path(self, run_id: str) -> Path | None:
         """The final ``model.keras`` of a finished run, else None. Raises RunNotFound."""
@@ -337,36 +308,6 @@ class JobManager:
     def __exit__(self, *exc_info: object) -> None:
         self.shutdown()
 
-    def _check_source(self, config: TrainConfig) -> None:
-        source_id = str(config.source_run_id)
-        source = self.store.get_run(source_id)
-        if source.config.task != "reconstruct":
-            raise ValueError(f"source_run_id must name an autoencoder run; run {source_id} is a classifier run")
-        if source.status is not RunStatus.FINISHED or not self.store.folder(source_id).model_path.is_file():
-            raise ValueError(f"source_run_id must name a FINISHED autoencoder run with a saved model; run "
-                             f"{source_id} is {source.status.value}")
-        if source.config.image_shape != config.image_shape:
-            raise ValueError(f"source_run_id must name a run trained on {config.image_shape} images; run "
-                             f"{source_id} was trained on {source.config.image_shape}")
-
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError("this JobManager has been shut down")
-
-    # -- start-up ---------------------------------------------------------------
-    def _recover_orphans(self) -> None:
-        """Runs left active by a dead manager: RUNNING ones are INTERRUPTED, QUEUED ones adopted."""
-        alive: dict[str, bool] = {}
-        for run_id, status, owner in self.store.lifecycle.active_runs():
-            if owner == self.owner:
-                continue
-            if owner not in alive:
-                alive[owner] = owner_is_alive(self.store.locks_dir, owner)
-            if alive[owner]:
-                continue
-            if status == RunStatus.QUEUED:
-                self.store.lifecycle.adopt(run_id, self.owner)
-                continue
-            final, message = stopped_status(self.store.lifecycle.cancel_requested(run_id))
-            self.store.lifecycle.finish(run_id, final, message)
-            logger.info("Run %s was left RUNNING by a stopped server; marked %s", run_id, final.value)

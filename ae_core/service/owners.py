@@ -17,6 +17,8 @@ import uuid
 from pathlib import Path
 from typing import IO
 
+from ae_core.store import RunStatus, RunStore, stopped_status
+
 try:
     import fcntl
 except ImportError:  # Windows: no flock; every other owner counts as dead.
@@ -73,3 +75,25 @@ def owner_is_alive(locks_dir: Path, owner: str | None) -> bool:
         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
     logger.info("Job manager %s is no longer running", owner)
     return False
+
+
+def recover_orphans(store: RunStore, owner: str) -> None:
+    """Take over the runs a dead manager left active: its RUNNING runs become INTERRUPTED (or
+    CANCELLED, if a stop had been asked for), and its QUEUED runs are adopted by ``owner``.
+
+    The runs of a manager that is still alive (another server on the same store) are left alone.
+    """
+    alive: dict[str, bool] = {}
+    for run_id, status, run_owner in store.lifecycle.active_runs():
+        if run_owner == owner:
+            continue
+        if run_owner not in alive:
+            alive[run_owner] = owner_is_alive(store.locks_dir, run_owner)
+        if alive[run_owner]:
+            continue
+        if status == RunStatus.QUEUED:
+            store.lifecycle.adopt(run_id, owner)
+            continue
+        final, message = stopped_status(store.lifecycle.cancel_requested(run_id))
+        store.lifecycle.finish(run_id, final, message)
+        logger.info("Run %s was left RUNNING by a stopped server; marked %s", run_id, final.value)
