@@ -3,7 +3,7 @@
 #   - installs the Python dependencies (runtime + test);
 #   - installs Debian's Chromium for the browser tests when it can (root on Debian);
 #   - writes the real reference datasets from ../shared into a cache folder;
-#   - runs the whole pytest suite, slow and browser tests included.
+#   - runs the whole pytest suite, slow and browser tests included, on two pytest-xdist workers.
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON="${PYTHON:-python3}"
@@ -23,4 +23,7 @@ fi
 
 # TensorFlow's C++ start-up chatter would drown the test output.
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
-exec "$PYTHON" -m pytest "$@"
+# Two pytest-xdist workers by default (the machine has two cores, and one pytest used about one);
+# tests/conftest.py keeps the browser tests, and the Ray tests, each on one worker. `-n 0` runs
+# everything in this one process, e.g. to debug a single test.
+exec "$PYTHON" -m pytest -n "${AE_LAB_TEST_WORKERS:-2}" --dist loadgroup "$@"

@@ -192,12 +192,12 @@ if record is None:
     welcome()
 else:
     watch(record.run_id)
-    # The phone's script is drawn on one page run only, so it gets a slot of its own on every
+    # The phone's script is drawn only until a page run after Train ends, so it gets a slot on every
     # run: an element that comes and goes shifts everything below it, and Streamlit mounts
     # shifted elements afresh, so the next redraw (the polling slowing down) closed the
     # "Change while training" expander in the person's hands.
     phone_slot = st.empty()
-    if st.session_state.pop(JUST_STARTED_KEY, False):
+    if st.session_state.get(JUST_STARTED_KEY):
         with phone_slot:
             views.close_sidebar_on_a_phone()  # the run, not the settings, is what a phone should show now
     run_header(record)
@@ -217,3 +217,7 @@ else:
         live_changes.render(manager, record)
     if not record.status.is_active:
         timelapse.render_timelapse(manager, record, key_prefix="train")
+    # Forgotten only by a page run that got here: the live view cuts a page run short to redraw the
+    # page when the run starts training (``live_view``), and the browser may never have drawn that
+    # run's script, so the next page run draws it again (closing a closed sidebar does nothing).
+    st.session_state.pop(JUST_STARTED_KEY, None)

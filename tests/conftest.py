@@ -90,3 +90,18 @@ def ray_cluster():
         os.environ.pop("PYTHONPATH", None)
     else:
         os.environ["PYTHONPATH"] = previous
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep the tests that share a costly session fixture on one ``pytest-xdist`` worker (``--dist loadgroup``).
+
+    ``run_tests.sh`` spreads the suite over two workers. The browser tests share one app server
+    and one Chromium, and the Ray tests one two-node cluster: each group runs in order on one
+    worker, so neither is started twice, while the other worker takes the unit and page tests.
+    """
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+        elif "ray_cluster" in item.fixturenames or (callspec and callspec.params.get("make_any_manager") == "ray"):
+            item.add_marker(pytest.mark.xdist_group("ray"))

@@ -28,6 +28,7 @@ import fake_trainer  # noqa: E402
 from ae_core.config import ModelConfig, TrainConfig  # noqa: E402
 from ae_core.errors import RunNotFound  # noqa: E402
 from ae_core.service.jobs import JobManager  # noqa: E402
+from ae_core.service.start_failures import MAX_START_FAILURES, StartFailures  # noqa: E402
 from ae_core.service.worker import BACKGROUND_NICENESS  # noqa: E402
 from ae_core.training.callbacks import DIVERGED  # noqa: E402
 from ae_core.store.records import RunStatus  # noqa: E402
@@ -313,6 +314,27 @@ def test_a_worker_that_cannot_start_fails_the_run_readably(make_manager: Callabl
     assert message.startswith("The training worker could not start") and "no_such_module_here" in message
 
 
+def test_start_failures_give_up_after_three_in_a_row_and_a_submit_allows_one_more_try() -> None:
+    failures = StartFailures()
+    failures.explain("ImportError: no module named no_such_module_here")
+    failures.failed("exit code 1")
+    failures.failed("exit code 1")
+    assert failures.problem() is None  # two in a row: it still tries
+    failures.failed("exit code 1")
+    assert failures.problem() == "ImportError: no module named no_such_module_here"
+    failures.allow_retry()
+    assert failures.problem() is None
+    failures.failed("killed by SIGKILL")
+    assert failures.problem() == "ImportError: no module named no_such_module_here"
+    failures.started()  # a worker got ready: the count and the old reason are gone
+    for _ in range(MAX_START_FAILURES):
+        failures.failed("killed by SIGKILL")
+    assert failures.problem() == "The training worker could not start (killed by SIGKILL)."
+    failures.started()
+    failures.give_up("The Ray cluster at 10.0.0.1:6379 cannot be reached.")  # at once, without three tries
+    assert failures.problem() == "The Ray cluster at 10.0.0.1:6379 cannot be reached."
+
+
 def test_restart_keeps_history_and_resume_continues(make_any_manager: Callable[..., JobManager],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_STEP_SECONDS", "0.05")
@@ -351,14 +373,15 @@ def test_restart_keeps_history_and_resume_continues(make_any_manager: Callable[.
 def server_script(home: Path) -> str:
     """A server for ``python -c``: a manager on ``home`` with one long fake run.
 
-    Once the run trains, it prints the run's id and its worker's pid, then waits for two
+    Once the run trains, it prints the run's id and its worker's pid, then sleeps for two
     minutes; on Ctrl-C (KeyboardInterrupt) it shuts the manager down, as a server does.
-    It waits in short sleeps: a SIGINT that the kernel hands to another of its threads does not
-    cut short the main thread's sleep, and Python raises KeyboardInterrupt only when the main
-    thread runs again (a server's event loop wakes at once). SIGUSR1 prints every thread's stack.
+    It takes Ctrl-C as a server started in a terminal does, even when the tests were started in
+    the background by a script, whose commands (and their children) ignore SIGINT. SIGUSR1
+    prints every thread's stack (``faulthandler``), to show where one hangs.
     """
     return (
         "import faulthandler, signal, sys, time\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "faulthandler.register(signal.SIGUSR1)\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
         "from ae_core.service.jobs import JobManager\n"
@@ -369,8 +392,7 @@ def server_script(home: Path) -> str:
         "    wait_for(lambda: manager.metrics_since(run_id), 'a loss point')\n"
         "    try:\n"  # the Ctrl-C may come as soon as the line below is read, before print returns
         "        print(run_id, worker_of(manager, run_id), flush=True)\n"
-        "        for _ in range(1200):\n"
-        "            time.sleep(0.1)\n"
+        "        time.sleep(120)\n"
         "    except KeyboardInterrupt:\n"
         "        manager.shutdown()\n")
 

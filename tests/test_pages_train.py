@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ae_core.config import ModelConfig, TrainConfig
-from ae_core.store.records import RunStatus
+from ae_core.store.records import RunRecord, RunStatus
 from ae_lab_ui import form
 from ae_lab_ui.controls import USE_SETTINGS_PARAM
 from tests.fake_jobs import FakeJobManager
@@ -127,3 +127,32 @@ def test_the_welcome_screen_has_its_own_train_button(fake: FakeJobManager) -> No
     app.button(key="train_start_main").click().run()
     assert fake.submitted[-1] == form.build_config("mnist_sample", form.DEFAULTS)
     assert app.query_params["run_id"] in fake.runs
+
+
+def _phone_scripts(app) -> int:
+    """The page's scripts that close a phone's sidebar (``views.close_sidebar_on_a_phone``)."""
+    return sum("stSidebarCollapseButton" in element.proto.body for element in app.get("html"))
+
+
+def test_train_closes_a_phones_sidebar_even_when_the_run_starting_redraws_the_page(fake: FakeJobManager) -> None:
+    # The run starts training between the page's read of it and the live view's: the live view cuts
+    # that page run short to redraw the page (the change control is offered now), and the redrawn page
+    # must still hold the phone's script, or a phone's sidebar stays over the run.
+    reads = []
+
+    def read_then_start(run_id: str) -> RunRecord:
+        record = FakeJobManager.get_run(fake, run_id)
+        reads.append(record.status)
+        if record.status is RunStatus.QUEUED:
+            fake.set_status(run_id, RunStatus.RUNNING, started_at=record.created_at)
+        return record
+
+    app = run_app()
+    assert _phone_scripts(app) == 0
+    fake.get_run = read_then_start
+    app.button(key="train_start").click().run()
+    assert_clean(app)
+    assert reads[:2] == [RunStatus.QUEUED, RunStatus.RUNNING]  # the page was redrawn
+    assert _phone_scripts(app) == 1
+    app.run()
+    assert _phone_scripts(app) == 0  # once the page has been drawn whole, not again

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import RayError
+from ray.exceptions import ActorUnavailableError, RayError
 
 from ae_core.errors import ExecutorUnavailable
 from ae_core.service.pool import JOIN_SECONDS, WorkerHandle, WorkerPool
@@ -43,6 +43,10 @@ logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 CAPACITY_SECONDS = 2.0
 CONNECT_SECONDS = 5.0
+# How long an actor may be unreachable before its run is given up on. Ray says "unavailable" at
+# once (the task "may or may not have been executed"), and "died" only after the node's health
+# checks fail (15 s by default), with the cause; a blip in the network ends nothing.
+UNAVAILABLE_SECONDS = 120.0
 # An actor that is told to go (it retired, or the lab shuts down) ends "cleanly"; one killed by us,
 # "by SIGKILL", as a local worker killed after the cancel grace; any other end is a crash.
 EXITED, KILLED, CRASHED = 0, -int(signal.SIGKILL), 1
@@ -178,9 +182,19 @@ class RayPool(WorkerPool):
         """
         life: ActorLife = worker.process
         exitcode, reason, retiring = CRASHED, "", False
+        unreachable_since: float | None = None
         try:
             while True:
-                for message in ray.get(worker.actor.next_messages.remote(POLL_SECONDS)):
+                try:
+                    messages = ray.get(worker.actor.next_messages.remote(POLL_SECONDS))
+                except ActorUnavailableError:  # not known dead (yet): ask again, up to UNAVAILABLE_SECONDS
+                    unreachable_since = unreachable_since or time.monotonic()
+                    if life.asked is not None or time.monotonic() - unreachable_since > UNAVAILABLE_SECONDS:
+                        raise
+                    time.sleep(POLL_SECONDS)
+                    continue
+                unreachable_since = None
+                for message in messages:
                     if message[0] == "ready":
                         life.pid = int(message[1])
                     retiring = retiring or message[0] == "retiring"

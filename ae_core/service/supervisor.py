@@ -31,6 +31,7 @@ from ae_core.service.final_status import FinalStatuses
 from ae_core.service.sinks import StoreSink
 from ae_core.service.pool import WorkerHandle, WorkerInfo, WorkerPool
 from ae_core.service.slicing import workers_to_pause
+from ae_core.service.start_failures import StartFailures
 from ae_core.store import CONFIG_FILENAME, RunStatus, RunStore, stopped_status
 from ae_core.store.disk import disk_problem, unwritable_message
 from ae_core.store.rows import describe
@@ -39,7 +40,6 @@ from ae_core.training.events import FAILED, PAUSED, end_event
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
-MAX_START_FAILURES = 3
 
 
 class Supervisor:
@@ -64,8 +64,7 @@ class Supervisor:
         self._pool = pool
         self._sink = StoreSink(store)
         self._lock = threading.Lock()
-        self._start_failures = 0
-        self._start_error = ""
+        self._start_failures = StartFailures()
         self._stopping = threading.Event()
         self._finals = FinalStatuses(store, owner)
         # Changes asked for by run, field -> value, until handed to the run's worker (``_hand_over_changes``).
@@ -92,10 +91,7 @@ class Supervisor:
 
     def problem(self) -> str | None:
         """Why no run can train now (the workers cannot start: an unreachable cluster, say), or None."""
-        with self._lock:
-            if self._start_failures < MAX_START_FAILURES:
-                return None
-            return self._start_error or "The training workers could not start."
+        return self._start_failures.problem()
 
     def wake(self) -> None:
         """Make the supervisor look at the store now (new run, cancel request). Thread-safe."""
@@ -115,8 +111,7 @@ class Supervisor:
 
     def allow_retry(self) -> None:
         """After workers failed to start, allow one more try (called on each submit)."""
-        with self._lock:
-            self._start_failures = min(self._start_failures, MAX_START_FAILURES - 1)
+        self._start_failures.allow_retry()
         self.wake()
 
     def workers(self) -> list[WorkerInfo]:
@@ -197,10 +192,9 @@ class Supervisor:
             worker.retiring = True
         elif kind == "ready":
             worker.ready = True
-            with self._lock:
-                self._start_failures = 0
+            self._start_failures.started()
         elif kind == "startup_failed":
-            self._start_error = str(message[1])
+            self._start_failures.explain(str(message[1]))
 
     def _on_death(self, worker: WorkerHandle, *, shutting_down: bool = False) -> None:
         code, pid, run_id, was_ready = worker.process.exitcode, worker.pid, worker.run_id, worker.ready
@@ -209,9 +203,7 @@ class Supervisor:
         expected = shutting_down or (worker.retiring and code == 0)
         logger.log(logging.INFO if expected else logging.WARNING, "Training worker %s stopped (%s)", pid, how)
         if not was_ready and not shutting_down:
-            with self._lock:
-                self._start_failures += 1
-            self._start_error = self._start_error or f"The training worker could not start ({how})."
+            self._start_failures.failed(how)
         if run_id is None:
             return
         cancelled = self.store.lifecycle.cancel_requested(run_id)
@@ -251,11 +243,10 @@ class Supervisor:
     def _dispatch(self) -> None:
         """Start queued runs on idle ready workers, and start workers that are needed."""
         queued = self.store.lifecycle.queued_run_ids(self.owner)
-        with self._lock:
-            broken = self._start_failures >= MAX_START_FAILURES
-        if broken:
+        problem = self._start_failures.problem()
+        if problem is not None:
             for run_id in queued:
-                self.store.lifecycle.finish(run_id, RunStatus.FAILED, self._start_error, only_if=(RunStatus.QUEUED,))
+                self.store.lifecycle.finish(run_id, RunStatus.FAILED, problem, only_if=(RunStatus.QUEUED,))
             return
         idle = [w for w in self._pool.workers if w.available]
         for worker in self._pool.workers:  # forget paused runs that were cancelled or deleted meanwhile
@@ -297,8 +288,7 @@ class Supervisor:
                 self._pool.spawn()
         except ExecutorUnavailable as error:  # no worker can start at all: say why, once, to every queued run
             logger.warning("%s", error)
-            with self._lock:
-                self._start_failures, self._start_error = MAX_START_FAILURES, str(error)
+            self._start_failures.give_up(str(error))
 
     def _job_of(self, run_id: str) -> tuple[dict[str, Any], str, str | None]:
         """A queued run's config (as a dict), folder and source model, for ``WorkerPool.dispatch``."""
