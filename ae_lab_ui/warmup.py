@@ -70,7 +70,7 @@ def lower_thread_priority() -> None:
     evenly with a student's first run. Not nicer than the workers: a thread that holds the
     interpreter lock while it waits for a core would stall every page run behind it.
     """
-    from ae_core.service.worker import BACKGROUND_NICENESS
+    from ae_core.service.worker_setup import BACKGROUND_NICENESS
 
     try:
         thread = threading.get_native_id()

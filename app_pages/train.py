@@ -204,8 +204,9 @@ else:
     # A projector's 720 px show the run itself while it trains (its status, loss curve and
     # reconstructions): in the presenter view the change control goes under the live view.
     change_below = link_state.presenting()
-    live_changes.track(record)
-    if not change_below:
+    if change_below:
+        live_changes.track(record)  # what the live view compares with; the control itself comes below it
+    else:
         live_changes.render(manager, record)
     if record.status is RunStatus.FAILED and not datasets.is_available_offline(record.config.dataset):
         st.info(how_to_get(record.config.dataset), icon=":material/cloud_download:")

@@ -19,7 +19,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ae_core.service.worker import configure_threads  # noqa: E402
+from ae_core.service.worker_setup import configure_threads  # noqa: E402
 
 configure_threads(1)
 

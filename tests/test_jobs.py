@@ -29,7 +29,7 @@ from ae_core.config import ModelConfig, TrainConfig  # noqa: E402
 from ae_core.errors import RunNotFound  # noqa: E402
 from ae_core.service.jobs import JobManager  # noqa: E402
 from ae_core.service.start_failures import MAX_START_FAILURES, StartFailures  # noqa: E402
-from ae_core.service.worker import BACKGROUND_NICENESS  # noqa: E402
+from ae_core.service.worker_setup import BACKGROUND_NICENESS  # noqa: E402
 from ae_core.training.callbacks import DIVERGED  # noqa: E402
 from ae_core.store.records import RunStatus  # noqa: E402
 

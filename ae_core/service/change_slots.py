@@ -25,6 +25,12 @@ def post_change(changes: Any, field: str, value: float) -> None:
         changes[slot] += 1.0
 
 
+def clear_changes(changes: Any) -> None:
+    """Empty a worker's change array before its next run: nothing asked of the last run reaches this one."""
+    with changes.get_lock():
+        changes[:] = [0.0] * CHANGE_SLOTS
+
+
 class ChangeInbox:
     """The worker's side of the shared change array: each call returns the changes posted since the last.
 

@@ -31,7 +31,7 @@ from ae_core.service.requests import check_may_act, check_may_change, check_sour
 from ae_core.service.supervisor import Supervisor
 from ae_core.service.executors import (default_threads_per_run, make_pool, max_concurrent_for, positive,
                                       resolve_executor)
-from ae_core.service.worker import Trainer, WorkerSettings
+from ae_core.service.worker_setup import Trainer, WorkerSettings
 from ae_core.training import train
 
 

@@ -26,8 +26,9 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from ae_core.service.change_slots import CHANGE_SLOTS, post_change
-from ae_core.service.worker import Job, WorkerSettings, worker_main
+from ae_core.service.change_slots import CHANGE_SLOTS, clear_changes, post_change
+from ae_core.service.worker import Job, worker_main
+from ae_core.service.worker_setup import WorkerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -213,9 +214,8 @@ class WorkerPool:
                                    source_model=source_model))
 
     def _send_job(self, worker: WorkerHandle, job: Job) -> None:
-        """Hand ``job`` to the worker, its changes cleared: nothing asked of the last run reaches this one."""
-        with worker.changes.get_lock():
-            worker.changes[:] = [0.0] * CHANGE_SLOTS
+        """Hand ``job`` to the worker, its changes cleared (``clear_changes``)."""
+        clear_changes(worker.changes)
         worker.jobs.send(job)
 
     def request_stop(self, worker: WorkerHandle) -> None:

@@ -29,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ae_core.service.change_slots import CHANGE_SLOTS, ChangeInbox, post_change
+from ae_core.service.change_slots import CHANGE_SLOTS, ChangeInbox, clear_changes, post_change
 from ae_core.service.sinks import EVENT_MESSAGE, EventSink
 from ae_core.service.worker import Job, train_job
 from ae_core.service.worker_setup import Trainer, WorkerSettings, start_worker, startup_failure
@@ -157,8 +157,7 @@ class TrainingWorker:
         """
         # Reset here, not on the training thread: a stop or a change sent right after must not be undone.
         self.stop_token = 0
-        with self.changes.get_lock():  # nothing asked of the last run reaches this one
-            self.changes[:] = [0.0] * CHANGE_SLOTS
+        clear_changes(self.changes)
         self.tasks.put(lambda: self._run(job, files, source_model))
 
     def _run(self, job: Job, files: dict[str, bytes], source_model: bytes | None) -> None:

@@ -31,9 +31,7 @@ from ae_core.errors import AELabError
 from ae_core.export.tensorboard import TensorBoardSink
 from ae_core.service.change_slots import ChangeInbox
 from ae_core.service.sinks import EventSink, PipeSink, SinkClosed
-from ae_core.service.worker_setup import (BACKGROUND_NICENESS, WARMUP_CONFIG, Trainer, WorkerSettings,  # noqa: F401
-                                          configure_threads, load_trainer, release_memory, start_worker,
-                                          startup_failure)
+from ae_core.service.worker_setup import Trainer, WorkerSettings, release_memory, start_worker, startup_failure
 from ae_core.store import PARTIAL_PREFIX, RunFolder
 from ae_core.store.disk import disk_problem, unwritable_message
 from ae_core.training import FAILED, FINISHED, PAUSED, end_event, train
