@@ -24,6 +24,11 @@ def set_slider_to(page, widget_key: str, choice: str, presses_right_from_start: 
     for _ in range(presses_right_from_start):
         thumb.press("ArrowRight")
     expect(thumb).to_have_attribute("aria-valuetext", choice)
+    # Streamlit sends a keyboard-moved slider's value when the slider loses focus; wait until the app has
+    # it (the URL carries each setting that differs from its default) before anything else is pressed: a
+    # Train pressed in the same instant as the blur once started the old settings.
+    thumb.blur()
+    expect(page).to_have_url(re.compile(rf"[?&]{widget_key.removeprefix('train_')}="))
 
 
 def test_a_learning_rate_far_too_low_is_said_in_plain_words(page, app_url: str, screenshots: Path) -> None:
